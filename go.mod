@@ -1,0 +1,3 @@
+module github.com/secretbroker/secretbroker
+
+go 1.26.8
