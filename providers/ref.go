@@ -1,0 +1,339 @@
+// Package providers turns secret references into secret values.
+//
+// A reference (vault://secret/app#db) is parsed into a Ref; Resolve dedupes a
+// set of Refs, groups them by scheme and hands each group to that scheme's
+// Provider in one call, so a provider can batch (one Vault read per path, one
+// AWS BatchGetSecretValue per 20 secrets). Sub-packages implement the
+// providers; this package knows none of them.
+package providers
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Ref is a parsed secret reference:
+//
+//	SCHEME "://" PATH [ "?" PARAMS ] [ "#" KEY ]
+//
+// Path, Params values and Key hold unescaped text (%XX decoded).
+type Ref struct {
+	Raw    string            // as the user wrote it; error messages quote this
+	Scheme string            // "file", "vault", "aws-sm", "op"
+	Path   string            // cleaned: no empty, "." or ".." segments, no trailing "/"
+	Params map[string]string // only the parameters the scheme knows
+	Key    string            // top-level key, or a JSON pointer when it starts with "/"
+	HasKey bool              // a "#KEY" part was given
+}
+
+// scheme describes what a scheme accepts. Each provider's grammar beyond
+// this (1Password's VAULT/ITEM/FIELD shape) lives in check.
+type scheme struct {
+	params  []string
+	allowKy bool
+	lower   bool // canonical form lower-cases the path (1Password names are case-insensitive)
+	check   func(r *Ref) *RefError
+}
+
+var schemes = map[string]scheme{
+	"file":   {allowKy: true},
+	"vault":  {params: []string{"version"}, allowKy: true, check: checkVault},
+	"aws-sm": {params: []string{"region", "version-id", "version-stage"}, allowKy: true},
+	"op":     {params: []string{"attribute", "ssh-format"}, lower: true, check: checkOnePassword},
+}
+
+// Schemes lists the schemes ParseRef accepts, sorted.
+func Schemes() []string {
+	out := make([]string, 0, len(schemes))
+	for s := range schemes {
+		out = append(out, s)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// KnownScheme reports whether s is a scheme ParseRef accepts.
+func KnownScheme(s string) bool { _, ok := schemes[s]; return ok }
+
+// RefError is a malformed reference. Pos is the byte offset in Ref where the
+// problem was found, or -1.
+type RefError struct {
+	Ref  string
+	Pos  int
+	Msg  string
+	Hint string
+}
+
+func (e *RefError) Error() string {
+	s := fmt.Sprintf("invalid reference %q: %s", e.Ref, e.Msg)
+	if e.Pos >= 0 {
+		s += fmt.Sprintf(" (at byte %d)", e.Pos)
+	}
+	if e.Hint != "" {
+		s += "; " + e.Hint
+	}
+	return s
+}
+
+// ParseRef parses and validates a reference against the grammar of
+// CONTRACT.md and the rules of its scheme.
+func ParseRef(raw string) (Ref, error) {
+	r := Ref{Raw: raw}
+	fail := func(pos int, format string, args ...any) (Ref, error) {
+		return Ref{}, &RefError{Ref: raw, Pos: pos, Msg: fmt.Sprintf(format, args...)}
+	}
+	i := strings.Index(raw, "://")
+	if i <= 0 {
+		return fail(-1, "want SCHEME://PATH, e.g. vault://secret/app#password")
+	}
+	r.Scheme = raw[:i]
+	sc, ok := schemes[r.Scheme]
+	if !ok {
+		return fail(0, "unknown scheme %q (known: %s)", r.Scheme, strings.Join(Schemes(), ", "))
+	}
+	rest := raw[i+3:]
+	off := i + 3
+
+	// URL order: PATH, then ?PARAMS, then #KEY.
+	pathEnd := strings.IndexAny(rest, "?#")
+	if pathEnd < 0 {
+		pathEnd = len(rest)
+	}
+	rawPath := rest[:pathEnd]
+	var rawParams, rawKey string
+	var hasParams bool
+	tail := rest[pathEnd:]
+	if strings.HasPrefix(tail, "?") {
+		hasParams = true
+		if h := strings.IndexByte(tail, '#'); h >= 0 {
+			rawParams, tail = tail[1:h], tail[h:]
+		} else {
+			rawParams, tail = tail[1:], ""
+		}
+	}
+	if strings.HasPrefix(tail, "#") {
+		r.HasKey = true
+		rawKey = tail[1:]
+	}
+
+	if rawPath == "" {
+		return fail(off, "empty path")
+	}
+	path, err := unescape(rawPath)
+	if err != nil {
+		return fail(off+err.pos, "%s", err.msg)
+	}
+	if e := checkSegments(raw, off, rawPath); e != nil {
+		return Ref{}, e
+	}
+	r.Path = strings.TrimSuffix(path, "/")
+	if r.Path == "" {
+		r.Path = "/"
+	}
+
+	if hasParams {
+		poff := off + pathEnd + 1
+		if rawParams == "" {
+			return fail(poff-1, "empty parameter list after ?")
+		}
+		r.Params = map[string]string{}
+		for _, kv := range strings.Split(rawParams, "&") {
+			name, val, ok := strings.Cut(kv, "=")
+			if !ok || name == "" || val == "" {
+				return fail(poff, "parameter %q is not NAME=VALUE", kv)
+			}
+			if !contains(sc.params, name) {
+				known := "none"
+				if len(sc.params) > 0 {
+					known = strings.Join(sc.params, ", ")
+				}
+				return fail(poff, "unknown parameter %q for %s:// (known: %s)", name, r.Scheme, known)
+			}
+			if _, dup := r.Params[name]; dup {
+				return fail(poff, "parameter %q given twice", name)
+			}
+			v, uerr := unescape(val)
+			if uerr != nil {
+				return fail(poff+len(name)+1+uerr.pos, "%s", uerr.msg)
+			}
+			r.Params[name] = v
+			poff += len(kv) + 1
+		}
+	}
+
+	if r.HasKey {
+		koff := len(raw) - len(rawKey)
+		if !sc.allowKy {
+			return fail(koff-1, "%s:// references take no #KEY", r.Scheme)
+		}
+		if rawKey == "" {
+			return fail(koff-1, "empty key after #")
+		}
+		// vault://p#key?version=2 is almost always a mistake in order.
+		if q := strings.IndexByte(rawKey, '?'); q >= 0 {
+			if name, _, ok := strings.Cut(rawKey[q+1:], "="); ok && contains(sc.params, name) {
+				return Ref{}, &RefError{Ref: raw, Pos: koff + q, Msg: fmt.Sprintf("parameter %q inside #KEY", name), Hint: "put ?params before #key"}
+			}
+		}
+		k, uerr := unescape(rawKey)
+		if uerr != nil {
+			return fail(koff+uerr.pos, "%s", uerr.msg)
+		}
+		if strings.HasPrefix(k, "/") {
+			if perr := checkPointer(k); perr != "" {
+				return fail(koff, "%s", perr)
+			}
+		}
+		r.Key = k
+	}
+	if sc.check != nil {
+		if e := sc.check(&r); e != nil {
+			e.Ref = raw
+			return Ref{}, e
+		}
+	}
+	return r, nil
+}
+
+// Canonical prints the reference back in its one canonical spelling: path
+// cleaned, parameters sorted, 1Password names lower-cased. Policy matching,
+// dedupe and logs use it.
+func (r Ref) Canonical() string {
+	var b strings.Builder
+	b.WriteString(r.Target())
+	if len(r.Params) > 0 {
+		names := make([]string, 0, len(r.Params))
+		for n := range r.Params {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for i, n := range names {
+			if i == 0 {
+				b.WriteByte('?')
+			} else {
+				b.WriteByte('&')
+			}
+			b.WriteString(n + "=" + escape(r.Params[n]))
+		}
+	}
+	if r.HasKey {
+		b.WriteString("#" + escape(r.Key))
+	}
+	return b.String()
+}
+
+// Target is SCHEME://PATH of the canonical form: what policy patterns match,
+// since grants are per secret, not per key or version.
+func (r Ref) Target() string {
+	p := r.Path
+	if schemes[r.Scheme].lower {
+		p = strings.ToLower(p)
+	}
+	return r.Scheme + "://" + escape(p)
+}
+
+// String is the reference as the user wrote it.
+func (r Ref) String() string { return r.Raw }
+
+// Param returns a parameter's value, or "".
+func (r Ref) Param(name string) string { return r.Params[name] }
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// checkSegments rejects "//", "." and ".." in the path (a leading "/" is an
+// absolute path and fine; one trailing "/" is cleaned away).
+func checkSegments(raw string, off int, rawPath string) *RefError {
+	p := strings.TrimSuffix(rawPath, "/")
+	start := 0
+	if strings.HasPrefix(p, "/") {
+		start = 1
+	}
+	pos := off + start
+	for _, seg := range strings.Split(p[start:], "/") {
+		switch seg {
+		case "":
+			if len(p) > start {
+				return &RefError{Ref: raw, Pos: pos, Msg: `empty path segment ("//")`}
+			}
+		case ".", "..":
+			return &RefError{Ref: raw, Pos: pos, Msg: fmt.Sprintf("%q path segment not allowed", seg)}
+		}
+		pos += len(seg) + 1
+	}
+	return nil
+}
+
+func checkPointer(p string) string {
+	for i := 0; i < len(p); i++ {
+		if p[i] == '~' && (i+1 >= len(p) || (p[i+1] != '0' && p[i+1] != '1')) {
+			return "bad JSON pointer: \"~\" must be followed by 0 or 1 (RFC 6901)"
+		}
+	}
+	return ""
+}
+
+type escErr struct {
+	pos int
+	msg string
+}
+
+// unescape decodes %XX sequences. Unlike url.PathUnescape it leaves "+"
+// alone and reports where a bad escape is.
+func unescape(s string) (string, *escErr) {
+	if !strings.Contains(s, "%") {
+		return s, nil
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] != '%' {
+			b.WriteByte(s[i])
+			continue
+		}
+		if i+2 >= len(s) {
+			return "", &escErr{i, "incomplete %XX escape"}
+		}
+		n, err := strconv.ParseUint(s[i+1:i+3], 16, 8)
+		if err != nil {
+			return "", &escErr{i, fmt.Sprintf("bad escape %q", s[i:i+3])}
+		}
+		b.WriteByte(byte(n))
+		i += 2
+	}
+	return b.String(), nil
+}
+
+// escape is unescape's inverse for the characters that would otherwise be
+// read as syntax.
+func escape(s string) string {
+	if !strings.ContainsAny(s, "%?#&") {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '%', '?', '#', '&':
+			fmt.Fprintf(&b, "%%%02X", c)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+func checkVault(r *Ref) *RefError {
+	if v, ok := r.Params["version"]; ok {
+		if n, err := strconv.Atoi(v); err != nil || n < 1 {
+			return &RefError{Pos: -1, Msg: fmt.Sprintf("version must be a positive integer, got %q", v)}
+		}
+	}
+	return nil
+}

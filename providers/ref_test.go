@@ -1,0 +1,96 @@
+package providers
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestParseRef(t *testing.T) {
+	tests := []struct {
+		in, canonical, target string
+	}{
+		{"vault://secret/app/db#password", "vault://secret/app/db#password", "vault://secret/app/db"},
+		{"vault://secret/app/db?version=3#password", "vault://secret/app/db?version=3#password", "vault://secret/app/db"},
+		{"vault://secret/app/db/", "vault://secret/app/db", "vault://secret/app/db"},
+		{"aws-sm://prod/stripe?version-stage=AWSPREVIOUS&region=eu-west-1#key", "aws-sm://prod/stripe?region=eu-west-1&version-stage=AWSPREVIOUS#key", "aws-sm://prod/stripe"},
+		{"aws-sm://arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db-AbCdEf#/a/b", "aws-sm://arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db-AbCdEf#/a/b", "aws-sm://arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db-AbCdEf"},
+		{"op://Prod/GitHub/token", "op://prod/github/token", "op://prod/github/token"},
+		{"op://Prod/GitHub/Security/one-time password?attribute=otp", "op://prod/github/security/one-time password?attribute=otp", "op://prod/github/security/one-time password"},
+		{"file:///etc/app.yaml#db", "file:///etc/app.yaml#db", "file:///etc/app.yaml"},
+		{"file://dev.env#API_KEY", "file://dev.env#API_KEY", "file://dev.env"},
+		{"file://a%23b.json#k%3Fx", "file://a%23b.json#k%3Fx", "file://a%23b.json"},
+	}
+	for _, tt := range tests {
+		r, err := ParseRef(tt.in)
+		if err != nil {
+			t.Errorf("ParseRef(%q): %v", tt.in, err)
+			continue
+		}
+		if got := r.Canonical(); got != tt.canonical {
+			t.Errorf("Canonical(%q) = %q, want %q", tt.in, got, tt.canonical)
+		}
+		if got := r.Target(); got != tt.target {
+			t.Errorf("Target(%q) = %q, want %q", tt.in, got, tt.target)
+		}
+		// The canonical form is a fixed point.
+		r2, err := ParseRef(r.Canonical())
+		if err != nil || r2.Canonical() != r.Canonical() {
+			t.Errorf("canonical %q does not reparse to itself: %v", r.Canonical(), err)
+		}
+	}
+}
+
+func TestParseRefErrors(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"vault://", "empty path"},
+		{"vault://#x", "empty path"},
+		{"vault://secret/app#password?version=2", "put ?params before #key"},
+		{"vault://secret/app?versoin=2", `unknown parameter "versoin"`},
+		{"vault://secret/../admin", `".." path segment`},
+		{"vault://secret/./admin", `"." path segment`},
+		{"vault://secret//admin", `empty path segment`},
+		{"vault://secret/app?version=x", "positive integer"},
+		{"vault://secret/app?version=1&version=2", "given twice"},
+		{"vault://secret/app#", "empty key"},
+		{"vault://secret/app#/a~2", "JSON pointer"},
+		{"vault://secret/a%zz", "bad escape"},
+		{"vault://secret/a%2", "incomplete"},
+		{"s3://bucket/key", `unknown scheme "s3"`},
+		{"no-scheme", "want SCHEME://PATH"},
+		{"op://vault/item", "VAULT/ITEM"},
+		{"op://vault/item/field#k", "no #KEY"},
+		{"op://vault/it$em/field", "by its id"},
+		{"op://vault/item/field?attribute=color", "unknown attribute"},
+		{"file://x.yaml?version=1", "unknown parameter"},
+	}
+	for _, tt := range tests {
+		_, err := ParseRef(tt.in)
+		if err == nil {
+			t.Errorf("ParseRef(%q) succeeded, want error containing %q", tt.in, tt.want)
+			continue
+		}
+		if !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), tt.in) {
+			t.Errorf("ParseRef(%q) = %q, want it to quote the reference and contain %q", tt.in, err, tt.want)
+		}
+	}
+}
+
+func FuzzParseRef(f *testing.F) {
+	for _, s := range []string{"vault://secret/app#k", "aws-sm://a?region=x#/p", "op://a/b/c/d?attribute=otp", "file:///x.json#%23", "vault://a/../b"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		r, err := ParseRef(s)
+		if err != nil {
+			return
+		}
+		c := r.Canonical()
+		r2, err := ParseRef(c)
+		if err != nil {
+			t.Fatalf("canonical %q of %q does not parse: %v", c, s, err)
+		}
+		if r2.Canonical() != c {
+			t.Fatalf("canonical not stable: %q -> %q", c, r2.Canonical())
+		}
+	})
+}

@@ -1,0 +1,153 @@
+package providers
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// Opener returns the Provider for a scheme. Resolve calls it only for schemes
+// that have references, so a heavy client (1Password's SDK) is never built
+// for a spec that does not use it.
+type Opener func(ctx context.Context, scheme string) (Provider, error)
+
+// Options bounds a Resolve call.
+type Options struct {
+	Timeout     time.Duration // one deadline for the whole call; 0 means none beyond ctx
+	Concurrency int           // fetches in flight per provider; default 8 (see Parallel)
+}
+
+// Resolution maps each canonical reference to its secret or its error.
+type Resolution struct {
+	Secrets map[string]Secret // by Ref.Canonical()
+	Errors  map[string]error  // by Ref.Canonical()
+}
+
+// Err returns the error for ref, or nil.
+func (r Resolution) Err(ref Ref) error { return r.Errors[ref.Canonical()] }
+
+// Get returns the secret for ref.
+func (r Resolution) Get(ref Ref) (Secret, bool) {
+	s, ok := r.Secrets[ref.Canonical()]
+	return s, ok
+}
+
+type ctxKey struct{}
+
+// WithConcurrency records the in-flight bound providers should use.
+func WithConcurrency(ctx context.Context, n int) context.Context {
+	return context.WithValue(ctx, ctxKey{}, n)
+}
+
+// ConcurrencyFrom is the bound recorded by WithConcurrency, default 8.
+func ConcurrencyFrom(ctx context.Context) int {
+	if n, ok := ctx.Value(ctxKey{}).(int); ok && n > 0 {
+		return n
+	}
+	return 8
+}
+
+// Resolve dedupes refs on their canonical form, groups them by scheme,
+// and fetches every group concurrently under one deadline. Every reference
+// ends up in exactly one of Secrets or Errors. A provider that ignores the
+// deadline does not hold Resolve up: its references fail with KindTimeout.
+func Resolve(ctx context.Context, refs []Ref, open Opener, opts Options) Resolution {
+	if opts.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, opts.Timeout)
+		defer cancel()
+	}
+	ctx = WithConcurrency(ctx, opts.Concurrency)
+
+	groups := map[string][]Ref{}
+	seen := map[string]bool{}
+	for _, r := range refs {
+		c := r.Canonical()
+		if seen[c] {
+			continue
+		}
+		seen[c] = true
+		groups[r.Scheme] = append(groups[r.Scheme], r)
+	}
+
+	res := Resolution{Secrets: map[string]Secret{}, Errors: map[string]error{}}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for scheme, group := range groups {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results := fetchGroup(ctx, scheme, group, open)
+			mu.Lock()
+			defer mu.Unlock()
+			for i, r := range group {
+				if results[i].Err != nil {
+					res.Errors[r.Canonical()] = results[i].Err
+				} else {
+					res.Secrets[r.Canonical()] = results[i].Secret
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return res
+}
+
+func fetchGroup(ctx context.Context, scheme string, group []Ref, open Opener) []Result {
+	failAll := func(kind Kind, detail string, err error) []Result {
+		out := make([]Result, len(group))
+		for i, r := range group {
+			out[i].Err = &Error{Ref: r.Raw, Kind: kind, Detail: detail, Err: err}
+		}
+		return out
+	}
+	done := make(chan []Result, 1)
+	go func() {
+		p, err := open(ctx, scheme)
+		if err != nil {
+			done <- failAll(KindOf(err), fmt.Sprintf("cannot set up the %s provider", scheme), err)
+			return
+		}
+		out := p.Fetch(ctx, group)
+		if len(out) != len(group) {
+			out = failAll(KindOther, fmt.Sprintf("%s provider returned %d results for %d references (a bug)", scheme, len(out), len(group)), nil)
+		}
+		done <- out
+	}()
+	select {
+	case out := <-done:
+		for i := range out {
+			if out[i].Err != nil && ctx.Err() != nil && KindOf(out[i].Err) == KindOther {
+				out[i].Err = &Error{Ref: group[i].Raw, Kind: KindTimeout, Detail: "the deadline (--timeout) passed", Err: out[i].Err}
+			}
+		}
+		return out
+	case <-ctx.Done():
+		return failAll(KindTimeout, fmt.Sprintf("the %s provider did not answer before the deadline (--timeout)", scheme), nil)
+	}
+}
+
+// Parallel runs fn for each ref with at most ConcurrencyFrom(ctx) in
+// flight, for providers whose backend has no batch call.
+func Parallel(ctx context.Context, refs []Ref, fn func(ctx context.Context, r Ref) (Secret, error)) []Result {
+	out := make([]Result, len(refs))
+	sem := make(chan struct{}, ConcurrencyFrom(ctx))
+	var wg sync.WaitGroup
+	for i, r := range refs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				out[i].Err = &Error{Ref: r.Raw, Kind: KindTimeout, Detail: "the deadline (--timeout) passed before the fetch started"}
+				return
+			}
+			defer func() { <-sem }()
+			out[i].Secret, out[i].Err = fn(ctx, r)
+		}()
+	}
+	wg.Wait()
+	return out
+}
