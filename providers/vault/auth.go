@@ -1,0 +1,167 @@
+package vault
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/hashicorp/vault/api"
+
+	"github.com/secretbroker/secretbroker/providers"
+)
+
+func (p *Provider) authenticate(ctx context.Context) error {
+	a := p.cfg.Auth
+	if a.Method == MethodToken || a.Method == "" {
+		tok, err := p.givenToken()
+		if err != nil {
+			return err
+		}
+		p.client.SetToken(tok)
+		return nil
+	}
+	data, cleanup, err := p.loginData(ctx)
+	if err != nil {
+		return err
+	}
+	lc, err := p.client.CloneWithHeaders() // keeps the namespace header
+	if err != nil {
+		return err
+	}
+	lc.ClearToken()
+	path := "auth/" + a.Mount + "/login"
+	sec, err := lc.Logical().WriteWithContext(ctx, path, data)
+	if err != nil {
+		return &providers.Error{Kind: kindOf(ctx, err), Detail: describe(p.cfg.Address, err, fmt.Sprintf("logging in with %s at %s", a.Method, path)), Err: cause(err)}
+	}
+	if sec == nil || sec.Auth == nil || sec.Auth.ClientToken == "" {
+		return &providers.Error{Kind: providers.KindOther, Detail: fmt.Sprintf("logging in at %s gave no token", path)}
+	}
+	p.client.SetToken(sec.Auth.ClientToken)
+	p.leasesMu.Lock()
+	p.login = sec.Auth
+	p.leasesMu.Unlock()
+	p.log.Debug("vault: logged in", "method", a.Method, "mount", a.Mount, "policies", sec.Auth.Policies, "ttl", sec.Auth.LeaseDuration)
+	if cleanup != nil {
+		cleanup()
+	}
+	return nil
+}
+
+// givenToken is the token inject was handed: token_file, else VAULT_TOKEN.
+func (p *Provider) givenToken() (string, error) {
+	if f := p.cfg.Auth.TokenFile; f != "" {
+		return readCredential(f, "providers.vault.auth.token_file")
+	}
+	if t := strings.TrimSpace(p.getenv("VAULT_TOKEN")); t != "" {
+		return t, nil
+	}
+	return "", &providers.Error{Kind: providers.KindConfig, Err: errNoToken}
+}
+
+// loginData builds the body of the login request. cleanup runs after a
+// successful login (remove_secret_id_file).
+func (p *Provider) loginData(ctx context.Context) (map[string]any, func(), error) {
+	a := p.cfg.Auth
+	switch a.Method {
+	case MethodAppRole:
+		roleID := a.RoleID
+		if a.RoleIDFile != "" {
+			var err error
+			if roleID, err = readCredential(a.RoleIDFile, "providers.vault.auth.role_id_file"); err != nil {
+				return nil, nil, err
+			}
+		}
+		data := map[string]any{"role_id": roleID}
+		secretID := a.SecretID
+		var cleanup func()
+		if a.SecretIDFile != "" {
+			var err error
+			if secretID, err = readCredential(a.SecretIDFile, "providers.vault.auth.secret_id_file"); err != nil {
+				return nil, nil, err
+			}
+			if a.RemoveSecretIDFile {
+				cleanup = func() {
+					if err := os.Remove(a.SecretIDFile); err != nil {
+						p.log.Warn("vault: cannot remove the secret id file", "file", a.SecretIDFile, "err", err)
+					}
+				}
+			}
+		}
+		if secretID != "" && a.SecretIDWrappingPath != "" {
+			var err error
+			if secretID, err = p.unwrapSecretID(ctx, secretID); err != nil {
+				return nil, nil, err
+			}
+		}
+		if secretID != "" {
+			data["secret_id"] = secretID
+		}
+		return data, cleanup, nil
+	case MethodKubernetes, MethodJWT:
+		jwt, err := readCredential(a.JWTFile, "providers.vault.auth.jwt_file")
+		if err != nil {
+			return nil, nil, err
+		}
+		return map[string]any{"role": a.Role, "jwt": jwt}, nil, nil
+	}
+	return nil, nil, &providers.Error{Kind: providers.KindConfig, Detail: fmt.Sprintf("unknown auth method %q", a.Method)}
+}
+
+// unwrapSecretID checks that the wrapping token was created at the
+// configured path (so a token wrapping something else is refused) and
+// unwraps it. A wrapping token works once: a second unwrap fails.
+func (p *Provider) unwrapSecretID(ctx context.Context, wrapping string) (string, error) {
+	want := strings.Trim(p.cfg.Auth.SecretIDWrappingPath, "/")
+	uc, err := p.client.CloneWithHeaders()
+	if err != nil {
+		return "", err
+	}
+	uc.ClearToken()
+	info, err := uc.Logical().WriteWithContext(ctx, "sys/wrapping/lookup", map[string]any{"token": wrapping})
+	if err != nil {
+		var re *api.ResponseError
+		if errors.As(err, &re) && re.StatusCode == 400 {
+			return "", &providers.Error{Kind: providers.KindDenied, Detail: "the wrapped secret id is not a live wrapping token (already unwrapped, expired, or not wrapped); a response-wrapped secret id works once, so a restart needs a new one"}
+		}
+		return "", &providers.Error{Kind: kindOf(ctx, err), Detail: describe(p.cfg.Address, err, "looking up the wrapped secret id"), Err: cause(err)}
+	}
+	got := ""
+	if info != nil {
+		got, _ = info.Data["creation_path"].(string)
+	}
+	if strings.Trim(got, "/") != want {
+		return "", &providers.Error{Kind: providers.KindDenied, Detail: fmt.Sprintf("the wrapping token was created at %q, not at secret_id_response_wrapping_path %q; refusing to unwrap it", got, want)}
+	}
+	sec, err := uc.Logical().UnwrapWithContext(ctx, wrapping)
+	if err != nil {
+		return "", &providers.Error{Kind: kindOf(ctx, err), Detail: describe(p.cfg.Address, err, "unwrapping the secret id"), Err: cause(err)}
+	}
+	var id string
+	if sec != nil {
+		id, _ = sec.Data["secret_id"].(string)
+	}
+	if id == "" {
+		return "", &providers.Error{Kind: providers.KindInvalid, Detail: "the unwrapped response holds no secret_id"}
+	}
+	return id, nil
+}
+
+// readCredential reads a one-line credential file.
+func readCredential(path, key string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		kind := providers.KindConfig
+		if errors.Is(err, os.ErrPermission) {
+			kind = providers.KindDenied
+		}
+		return "", &providers.Error{Kind: kind, Detail: key, Err: err}
+	}
+	s := strings.TrimSpace(string(b))
+	if s == "" {
+		return "", &providers.Error{Kind: providers.KindConfig, Detail: key + ": " + path + " is empty"}
+	}
+	return s, nil
+}

@@ -1,0 +1,183 @@
+package vault
+
+// These tests need no Vault. The provider's behaviour against a real Vault
+// is tested in internal/testenv/vault (its own Go module).
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/secretbroker/secretbroker/providers"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestParseConfig(t *testing.T) {
+	cfg, err := ParseConfig(map[string]any{
+		"address": "https://vault:8200",
+		"kv":      map[string]any{"secret": 2, "old": "1"},
+		"auth":    map[string]any{"method": "AppRole", "role_id_file": "/r", "secret_id_file": "/s", "remove_secret_id_file": true},
+	}, env(map[string]string{"VAULT_ADDR": "https://ignored", "VAULT_NAMESPACE": "team-a", "VAULT_CACERT": "/ca.pem"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Address != "https://vault:8200" || cfg.Namespace != "team-a" || cfg.CAFile != "/ca.pem" {
+		t.Errorf("block or variables not applied: %+v", cfg)
+	}
+	if cfg.Auth.Method != MethodAppRole || cfg.Auth.Mount != "approle" || cfg.KV["old"] != 1 {
+		t.Errorf("auth defaults: %+v", cfg.Auth)
+	}
+	k, err := ParseConfig(map[string]any{"auth": map[string]any{"method": "kubernetes", "role": "app"}}, env(nil))
+	if err != nil || k.Auth.JWTFile != DefaultServiceAccountTokenFile || k.Auth.Mount != "kubernetes" {
+		t.Errorf("kubernetes defaults: %+v %v", k.Auth, err)
+	}
+}
+
+func TestParseConfigErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		block map[string]any
+		want  []string
+	}{
+		{"unknown method", map[string]any{"auth": map[string]any{"method": "ldap"}}, []string{`"ldap" is not one of`}},
+		{"unknown key", map[string]any{"adress": "x"}, []string{"providers.vault.adress: unknown key"}},
+		{"approle without role", map[string]any{"auth": map[string]any{"method": "approle"}}, []string{"approle needs role_id"}},
+		{"both secret ids", map[string]any{"auth": map[string]any{"method": "approle", "role_id": "r", "secret_id": "s", "secret_id_file": "f"}}, []string{"secret_id or secret_id_file, not both"}},
+		{"remove without file", map[string]any{"auth": map[string]any{"method": "approle", "role_id": "r", "remove_secret_id_file": true}}, []string{"remove_secret_id_file: needs secret_id_file"}},
+		{"jwt without file and role", map[string]any{"auth": map[string]any{"method": "jwt"}}, []string{"jwt needs role", "jwt needs jwt_file"}},
+		{"role with token", map[string]any{"auth": map[string]any{"role": "app"}}, []string{`auth.role: not used by auth method "token"`}},
+		{"bad kv", map[string]any{"kv": map[string]any{"secret": 3}}, []string{"providers.vault.kv.secret: 3 is not a KV version"}},
+		{"cert without key", map[string]any{"client_cert": "/c"}, []string{"client_cert and client_key go together"}},
+		{"bad type", map[string]any{"auth": "approle"}, []string{"providers.vault"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParseConfig(tc.block, env(nil))
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestNewNeedsAddress(t *testing.T) {
+	_, err := New(context.Background(), providers.Env{Getenv: env(nil)})
+	if err == nil || providers.KindOf(err) != providers.KindConfig || !strings.Contains(err.Error(), "VAULT_ADDR") {
+		t.Fatalf("want a config error naming VAULT_ADDR, got %v", err)
+	}
+}
+
+func ref(t *testing.T, s string) providers.Ref {
+	t.Helper()
+	r, err := providers.ParseRef(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// A Vault that accepts connections but never answers: the fetch ends at
+// the deadline with KindTimeout.
+func TestHangingVault(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	p, err := New(context.Background(), providers.Env{Getenv: env(map[string]string{"VAULT_ADDR": srv.URL, "VAULT_TOKEN": "t"})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	res := p.Fetch(ctx, []providers.Ref{ref(t, "vault://secret/app#k")})
+	if k := providers.KindOf(res[0].Err); k != providers.KindTimeout {
+		t.Fatalf("want timeout, got %v", res[0].Err)
+	}
+	if !strings.Contains(res[0].Err.Error(), "deadline") {
+		t.Errorf("message does not say the deadline passed: %v", res[0].Err)
+	}
+}
+
+func TestUnreachableVault(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := "http://" + ln.Addr().String()
+	ln.Close()
+	zero := 0
+	p, err := NewWithConfig(Config{Address: addr, MaxRetries: &zero}, providers.Env{Getenv: env(map[string]string{"VAULT_TOKEN": "t"})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := p.Fetch(context.Background(), []providers.Ref{ref(t, "vault://secret/app#k")})
+	if k := providers.KindOf(res[0].Err); k != providers.KindUnreachable || !strings.Contains(res[0].Err.Error(), "cannot reach Vault at "+addr) {
+		t.Fatalf("want unreachable naming the address, got %v", res[0].Err)
+	}
+}
+
+func TestPlanOffline(t *testing.T) {
+	rs := []providers.Ref{
+		ref(t, "vault://secret/app/db#password"),
+		ref(t, "vault://secret/app/db?version=2#user"),
+		ref(t, "vault://kv/team/x"),
+		ref(t, "vault://database/creds/app#username"),
+		ref(t, "vault://other/thing#k"),
+	}
+	pl, err := PlanFor(context.Background(), rs, Config{KV: map[string]int{"kv": 1, "database": 0, "secret": 2}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `# Minimal Vault policy generated by ` + "`inject policy vault`" + `.
+
+# vault://database/creds/app#username
+path "database/creds/app" {
+  capabilities = ["read"]
+}
+
+# vault://kv/team/x
+path "kv/team/x" {
+  capabilities = ["read"]
+}
+
+# vault://other/thing#k
+path "other/data/thing" {
+  capabilities = ["read"]
+}
+
+# vault://secret/app/db#password, vault://secret/app/db?version=2#user
+path "secret/data/app/db" {
+  capabilities = ["read"]
+}
+
+# Renew the leases of dynamic secrets (inject --supervise, broker).
+path "sys/leases/renew" {
+  capabilities = ["update"]
+}
+`
+	if got := pl.HCL(); got != want {
+		t.Errorf("HCL:\n%s\nwant:\n%s", got, want)
+	}
+	if len(pl.Notes) != 1 || !strings.Contains(pl.Notes[0], "assumed other/ is a KV v2 mount") {
+		t.Errorf("notes: %q", pl.Notes)
+	}
+	// Without dynamic paths there is no renew grant.
+	pl, _ = PlanFor(context.Background(), rs[:2], Config{}, nil)
+	if strings.Contains(pl.HCL(), "sys/leases/renew") {
+		t.Error("renew grant without dynamic secrets")
+	}
+}
