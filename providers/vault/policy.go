@@ -201,7 +201,7 @@ func Audit(ctx context.Context, client *api.Client, pl Plan) ([]Finding, error) 
 		if !contains(c, "read") && !contains(c, "root") {
 			out = append(out, Finding{Path: n.Path, Message: fmt.Sprintf("the token cannot read %s (capabilities: %s), which %s needs", n.Path, list(c), strings.Join(n.Refs, ", "))})
 		}
-		if extra := without(c, "read"); len(extra) > 0 && !contains(c, "root") {
+		if extra := without(without(c, "read"), "deny"); len(extra) > 0 && !contains(c, "root") {
 			out = append(out, Finding{Path: n.Path, Broader: true, Message: fmt.Sprintf("capabilities beyond read on %s: %s", n.Path, strings.Join(extra, ", "))})
 		}
 	}

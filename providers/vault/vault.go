@@ -56,6 +56,7 @@ type mountInfo struct {
 	path    string // "secret/" as Vault prints it
 	kind    string // "kv", "database", ...
 	version int    // 1 or 2 for kv, 0 otherwise
+	unknown string // when the mount could not be learnt: why
 }
 
 // New is the providers.Factory for the vault scheme.
@@ -295,7 +296,23 @@ func (p *Provider) notFound(ctx context.Context, rd *read, m mountInfo) error {
 	case m.kind != "":
 		return &providers.Error{Kind: providers.KindNotFound, Detail: fmt.Sprintf("nothing at %s on the %s mount %s", rd.path, m.kind, m.path)}
 	}
-	return &providers.Error{Kind: providers.KindNotFound, Detail: fmt.Sprintf("nothing at %s (its mount could not be looked up, so it was read as a plain path; if it is on a KV v2 mount, give the token read on sys/internal/ui/mounts or set providers.vault.kv)", rd.path)}
+	return &providers.Error{Kind: providers.KindNotFound, Detail: fmt.Sprintf("nothing at %s (%s, so it was read as a plain path; if it is on a KV v2 mount, set providers.vault.kv)", rd.path, m.unknown)}
+}
+
+// lookupFailure says why sys/internal/ui/mounts gave no mount.
+func lookupFailure(err error) string {
+	var re *api.ResponseError
+	if errors.As(err, &re) {
+		msg := strings.Join(re.Errors, "; ")
+		switch {
+		case re.StatusCode == http.StatusForbidden:
+			return "Vault found no mount for it, or the token may not look its mount up"
+		case strings.Contains(msg, "no mount") || strings.Contains(msg, "no secret engine") || re.StatusCode == http.StatusBadRequest:
+			return "Vault says no secrets engine is mounted there: " + msg
+		}
+		return fmt.Sprintf("its mount lookup answered HTTP %d: %s", re.StatusCode, msg)
+	}
+	return "its mount could not be looked up: " + err.Error()
 }
 
 // result turns one read into the result of one reference.
@@ -400,8 +417,8 @@ func (p *Provider) mountFor(ctx context.Context, path string) (mountInfo, error)
 				m.kind = "kv"
 			}
 		} else {
-			p.log.Debug("vault: mount lookup failed; reading as a plain path", "path", path, "err", cause(err))
-			return mountInfo{}, nil
+			p.log.Debug("vault: mount lookup failed; reading as a plain path", "path", path, "err", shortErr(err))
+			return mountInfo{unknown: lookupFailure(err)}, nil
 		}
 	}
 	p.mountsMu.Lock()

@@ -1,0 +1,114 @@
+package vaulttest
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/vault/api"
+
+	"github.com/secretbroker/secretbroker/providers"
+)
+
+func benchRefs(n int, mounts ...string) []string {
+	var out []string
+	for i := range n {
+		m := mounts[i%len(mounts)]
+		out = append(out, fmt.Sprintf("vault://%s/bench/s%02d#password", m, i))
+	}
+	return out
+}
+
+func seedBench(t testing.TB, c *Cluster, n int) {
+	for i := range n {
+		c.Write(t, fmt.Sprintf("secret/data/bench/s%02d", i), map[string]any{"data": map[string]any{"password": "bench-" + randHex(4), "user": "u"}})
+		c.Write(t, fmt.Sprintf("kv1/bench/s%02d", i), map[string]any{"password": "bench-" + randHex(4), "user": "u"})
+	}
+}
+
+// BenchmarkFetch resolves 1 and 50 secrets on as many distinct KV v2 paths,
+// after login and mount detection (both cached by the provider), with the
+// default bound of 8 reads in flight, and 50 with 1 in flight (sequential)
+// and 50 in flight for comparison; rtt=2ms adds 2ms to every request, as a
+// Vault across a network would.
+func BenchmarkFetch(b *testing.B) {
+	c := Start(b)
+	seedBench(b, c, 50)
+	for _, bc := range []struct {
+		name string
+		n    int
+		conc int
+		rtt  time.Duration
+	}{
+		{"rtt=0/1", 1, 8, 0}, {"rtt=0/50", 50, 8, 0}, {"rtt=0/50-sequential", 50, 1, 0},
+		{"rtt=2ms/1", 1, 8, 2 * time.Millisecond}, {"rtt=2ms/50", 50, 8, 2 * time.Millisecond},
+		{"rtt=2ms/50-sequential", 50, 1, 2 * time.Millisecond}, {"rtt=2ms/50-unbounded", 50, 50, 2 * time.Millisecond},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			c.SetLatency(bc.rtt)
+			defer c.SetLatency(0)
+			p, _ := open(b, c, nil, map[string]string{"VAULT_TOKEN": c.RootToken})
+			rs := refs(b, benchRefs(bc.n, "secret")...)
+			ctx := providers.WithConcurrency(context.Background(), bc.conc)
+			for _, r := range p.Fetch(ctx, rs) { // login + mount lookup, then cached
+				if r.Err != nil {
+					b.Fatal(r.Err)
+				}
+			}
+			c.Requests.Reset()
+			b.ResetTimer()
+			for b.Loop() {
+				for _, r := range p.Fetch(ctx, rs) {
+					if r.Err != nil {
+						b.Fatal(r.Err)
+					}
+				}
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(len(c.Requests.Seen()))/float64(b.N), "requests/op")
+		})
+	}
+}
+
+// TestRequestCount counts the requests Vault sees for a whole resolution:
+// AppRole login, 100 references (two keys each from 50 paths on a KV v2 and
+// a KV v1 mount), and the handoff. Target: one login, one mount lookup per
+// mount, one read per path, one revocation.
+func TestRequestCount(t *testing.T) {
+	c := Start(t)
+	seedBench(t, c, 50)
+	c.Policy(t, "bench", `path "secret/data/bench/*" { capabilities = ["read"] }
+path "kv1/bench/*" { capabilities = ["read"] }`)
+	mustDo(t, c.Root.Sys().EnableAuthWithOptions("approle", &api.EnableAuthOptions{Type: "approle"}))
+	c.Write(t, "auth/approle/role/bench", map[string]any{"token_policies": []string{"bench"}})
+	rid, _ := c.Root.Logical().Read("auth/approle/role/bench/role-id")
+	sid := c.Write(t, "auth/approle/role/bench/secret-id", nil)
+
+	var raw []string
+	for _, r := range benchRefs(50, "secret", "kv1") {
+		raw = append(raw, r, r[:len(r)-len("password")]+"user")
+	}
+	p, _ := open(t, c, map[string]any{"auth": map[string]any{"method": "approle", "role_id": rid.Data["role_id"], "secret_id": sid.Data["secret_id"]}}, nil)
+	c.Requests.Reset()
+	res := providers.Resolve(context.Background(), refs(t, raw...), func(context.Context, string) (providers.Provider, error) { return p, nil }, providers.Options{Timeout: 30 * time.Second})
+	if len(res.Errors) > 0 {
+		t.Fatalf("errors: %v", res.Errors)
+	}
+	if err := p.Handoff(context.Background(), false); err != nil {
+		t.Fatal(err)
+	}
+	tally := c.Requests.Tally()
+	lookups := 0
+	for k, n := range tally {
+		if len(k) > len("GET /v1/sys/internal/ui/mounts/") && k[:len("GET /v1/sys/internal/ui/mounts/")] == "GET /v1/sys/internal/ui/mounts/" {
+			lookups += n
+		}
+	}
+	total := len(c.Requests.Seen())
+	t.Logf("%d references on 50 paths, 2 mounts: %d requests: %d login, %d mount lookups, %d reads, %d revoke",
+		len(raw), total, tally["PUT /v1/auth/approle/login"], lookups, total-2-lookups, tally["PUT /v1/auth/token/revoke-self"])
+	if tally["PUT /v1/auth/approle/login"] != 1 || lookups != 2 || tally["PUT /v1/auth/token/revoke-self"] != 1 || total != 1+2+50+1 {
+		t.Errorf("want 1 login, 2 mount lookups, 50 reads, 1 revoke; got:\n%s", c.Requests.Summary())
+	}
+}
