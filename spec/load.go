@@ -20,6 +20,7 @@ import (
 
 	"github.com/secretbroker/secretbroker/identity"
 	"github.com/secretbroker/secretbroker/providers"
+	"github.com/secretbroker/secretbroker/tmpfs"
 )
 
 // AddFlags declares the flags inject and broker share (CONTRACT.md).
@@ -303,24 +304,8 @@ func checkMode(m fs.FileMode) (fs.FileMode, error) {
 	return m, nil
 }
 
-// CheckName enforces the file-name rule: [A-Za-z0-9._-], no leading dot,
-// at most 255 bytes. It keeps every secret inside the directory.
-func CheckName(name string) error {
-	switch {
-	case name == "":
-		return errors.New("empty name")
-	case len(name) > 255:
-		return fmt.Errorf("name is %d bytes; the limit is 255", len(name))
-	case name[0] == '.':
-		return fmt.Errorf("name %q starts with a dot (hidden files and . and .. are not allowed)", name)
-	}
-	for i, c := range []byte(name) {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
-			return fmt.Errorf("name %q holds %q at byte %d; use only letters, digits, '.', '_' and '-'", name, c, i)
-		}
-	}
-	return nil
-}
+// CheckName is tmpfs.CheckName: the file-name rule belongs to the directory.
+var CheckName = tmpfs.CheckName
 
 func defaultEnvVar(name string) string {
 	up := strings.ToUpper(strings.NewReplacer(".", "_", "-", "_").Replace(name))
