@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -63,4 +64,19 @@ func TemplateFuncs(lookup func(name string) ([]byte, error)) template.FuncMap {
 		"quote": func(s string) string { b, _ := json.Marshal(s); return string(b) },
 		"trim":  strings.TrimSpace,
 	}
+}
+
+// Render executes a template with lookup supplying secret values. The
+// result holds secrets: the caller writes it to tmpfs and clears it.
+func Render(t Template, lookup func(name string) ([]byte, error)) ([]byte, error) {
+	tp, err := template.New(t.Dest).Option("missingkey=error").Funcs(TemplateFuncs(lookup)).Parse(t.Text)
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	if err := tp.Execute(&buf, nil); err != nil {
+		clear(buf.Bytes())
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
