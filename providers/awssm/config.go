@@ -22,9 +22,9 @@ import (
 // the SDK's variable (AWS_REGION, AWS_PROFILE, AWS_ENDPOINT_URL_SECRETS_MANAGER).
 type Config struct {
 	Region   string `mapstructure:"region"`
-	Profile  string `mapstructure:"profile"`   // a profile of the shared config/credentials files
-	RoleARN  string `mapstructure:"role_arn"`  // assumed with STS on top of the chain's credential
-	Endpoint string `mapstructure:"endpoint"`  // Secrets Manager endpoint URL (VPC endpoint, test server)
+	Profile  string `mapstructure:"profile"`  // a profile of the shared config/credentials files
+	RoleARN  string `mapstructure:"role_arn"` // assumed with STS on top of the chain's credential
+	Endpoint string `mapstructure:"endpoint"` // Secrets Manager endpoint URL (VPC endpoint, test server)
 	// MaxAttempts bounds the SDK retryer's attempts per call (default 5);
 	// the run's deadline bounds them too.
 	MaxAttempts int `mapstructure:"max_attempts"`

@@ -52,6 +52,7 @@ type Server struct {
 	fail5xx  int                     // the next n requests fail with 500
 	calls    map[string]int          // by action
 	sigFails int
+	latency  time.Duration
 }
 
 type secretEntry struct {
@@ -212,6 +213,9 @@ func (s *Server) Throttle(n int) { s.mu.Lock(); s.throttle = n; s.mu.Unlock() }
 // Fail5xx makes the next n requests fail with 500 InternalServiceError.
 func (s *Server) Fail5xx(n int) { s.mu.Lock(); s.fail5xx = n; s.mu.Unlock() }
 
+// SetLatency delays every answer by d, as a network round trip would.
+func (s *Server) SetLatency(d time.Duration) { s.mu.Lock(); s.latency = d; s.mu.Unlock() }
+
 // Calls returns how many requests for action were answered (any outcome);
 // with action "" the total.
 func (s *Server) Calls(action string) int {
@@ -275,6 +279,12 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	s.mu.Lock()
+	lat := s.latency
+	s.mu.Unlock()
+	if lat > 0 {
+		time.Sleep(lat)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.calls[action]++
