@@ -286,13 +286,13 @@ func (p *Provider) noBatch() bool {
 	return p.batchDenied
 }
 
-func (p *Provider) denyBatch(region string, err error) {
+// noBatchFrom stops batching for the provider's life and logs why, once.
+func (p *Provider) noBatchFrom(region string, err error, why string) {
 	p.mu.Lock()
 	p.batchDenied = true
 	p.mu.Unlock()
 	p.noBatchOnce.Do(func() {
-		p.log.Warn("secretsmanager:BatchGetSecretValue is not allowed for this credential; reading each secret with GetSecretValue instead (more calls). Grant secretsmanager:BatchGetSecretValue on \"*\" to batch (see `inject policy aws`)",
-			"region", region, "error", awsMessage(err))
+		p.log.Warn(why, "region", region, "error", awsMessage(err))
 	})
 }
 
@@ -316,8 +316,13 @@ func (p *Provider) batch(ctx context.Context, ks []key, put func(key, *raw)) []k
 	for {
 		res, err := p.api.BatchGetSecretValue(ctx, in, regionOpt(region))
 		if err != nil {
-			if code(err) == "AccessDeniedException" {
-				p.denyBatch(region, err)
+			switch code(err) {
+			case "AccessDeniedException":
+				p.noBatchFrom(region, err, "secretsmanager:BatchGetSecretValue is not allowed for this credential; reading each secret with GetSecretValue instead (more calls). Grant secretsmanager:BatchGetSecretValue on \"*\" to batch (see `inject policy aws`)")
+				return ks
+			case "UnknownOperationException", "InvalidAction", "NotImplemented":
+				// An AWS-compatible server (a local emulator) without the batch call.
+				p.noBatchFrom(region, err, "this Secrets Manager endpoint does not implement BatchGetSecretValue; reading each secret with GetSecretValue instead")
 				return ks
 			}
 			e := classify(err, "BatchGetSecretValue", fmt.Sprintf("%d secrets in %s", len(ks), region))
