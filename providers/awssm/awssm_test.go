@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -370,5 +371,53 @@ func TestConfig(t *testing.T) {
 	c, err := DecodeConfig(map[string]any{"region": "us-east-2", "profile": "p", "role_arn": "arn:aws:iam::1:role/r", "endpoint": "https://x"})
 	if err != nil || c.Region != "us-east-2" || c.Profile != "p" || c.RoleARN == "" || c.Endpoint != "https://x" {
 		t.Errorf("%+v %v", c, err)
+	}
+}
+
+func TestRoleARN(t *testing.T) {
+	s := fake(t)
+	s.CreateString("a", "fake-a")
+	t.Setenv("AWS_ENDPOINT_URL_STS", s.URL)
+	role := "arn:aws:iam::123456789012:role/app"
+	p := newProvider(t, s, nil, map[string]any{"role_arn": role})
+	if r := p.Fetch(context.Background(), refs(t, "aws-sm://a"))[0]; r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	if got := s.AssumedRoles(); len(got) != 1 || got[0] != role {
+		t.Errorf("assumed roles: %q", got)
+	}
+	if c := s.Caller("GetSecretValue"); c != "arn:aws:sts::123456789012:assumed-role/app/secretbroker-inject" {
+		t.Errorf("GetSecretValue was called by %q, not the assumed role", c)
+	}
+}
+
+func TestProfile(t *testing.T) {
+	s := fake(t)
+	s.CreateString("a", "fake-a")
+	dir := t.TempDir()
+	cfgFile, credFile := dir+"/config", dir+"/credentials"
+	writeFile(t, cfgFile, "[profile team]\nregion = "+region+"\n")
+	writeFile(t, credFile, "[team]\naws_access_key_id = "+s.AccessKeyID+"\naws_secret_access_key = "+s.SecretAccessKey+"\n")
+	t.Setenv("AWS_CONFIG_FILE", cfgFile)
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", credFile)
+	t.Setenv("AWS_ACCESS_KEY_ID", "")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "")
+	// No region in the block: the profile's region applies.
+	p, err := New(context.Background(), providers.Env{Config: map[string]any{"profile": "team", "endpoint": s.URL}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := p.Fetch(context.Background(), refs(t, "aws-sm://a"))[0]; r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	if _, err := New(context.Background(), providers.Env{Config: map[string]any{"profile": "nope"}}); providers.KindOf(err) != providers.KindConfig {
+		t.Errorf("unknown profile: %v", err)
+	}
+}
+
+func writeFile(t *testing.T, path, body string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
 	}
 }

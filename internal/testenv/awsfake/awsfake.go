@@ -20,10 +20,12 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"html"
 	"io"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -53,6 +55,13 @@ type Server struct {
 	calls    map[string]int          // by action
 	sigFails int
 	latency  time.Duration
+	sessions map[string]session // temporary credentials from AssumeRole, by access key id
+	assumed  []string           // role ARNs assumed, in order
+	callers  map[string]string  // action -> the principal of its last request
+}
+
+type session struct {
+	secret, token, principal string
 }
 
 type secretEntry struct {
@@ -79,6 +88,8 @@ func New(region string) *Server {
 		denied:          map[string]bool{},
 		kmsFail:         map[string]bool{},
 		calls:           map[string]int{},
+		sessions:        map[string]session{},
+		callers:         map[string]string{},
 	}
 	s.ts = httptest.NewServer(http.HandlerFunc(s.serve))
 	s.URL = s.ts.URL
@@ -100,6 +111,7 @@ func (s *Server) Env() map[string]string {
 		"AWS_SECRET_ACCESS_KEY":            s.SecretAccessKey,
 		"AWS_REGION":                       s.Region,
 		"AWS_ENDPOINT_URL_SECRETS_MANAGER": s.URL,
+		"AWS_ENDPOINT_URL_STS":             s.URL,
 		"AWS_EC2_METADATA_DISABLED":        "true",
 		"AWS_CONFIG_FILE":                  "/dev/null",
 		"AWS_SHARED_CREDENTIALS_FILE":      "/dev/null",
@@ -261,6 +273,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, apiErr{404, "UnknownOperationException", ""})
 		return
 	}
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
+		s.serveSTS(w, r, body)
+		return
+	}
 	target := r.Header.Get("X-Amz-Target")
 	action, ok := strings.CutPrefix(target, "secretsmanager.")
 	if !ok {
@@ -271,11 +287,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, apiErr{400, "SerializationException", "Content-Type must be application/x-amz-json-1.1, got " + ct})
 		return
 	}
-	if e := s.verify(r, body); e != nil {
-		s.mu.Lock()
-		s.sigFails++
-		s.mu.Unlock()
-		writeErr(w, *e)
+	principal, sigErr := s.verify(r, body, "secretsmanager")
+	if sigErr != nil {
+		writeErr(w, *sigErr)
 		return
 	}
 
@@ -288,6 +302,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.calls[action]++
+	s.callers[action] = principal
 	if s.throttle > 0 {
 		s.throttle--
 		writeErr(w, apiErr{400, "ThrottlingException", "Rate exceeded"})
@@ -501,12 +516,21 @@ func (s *Server) describe(id string) (map[string]any, *apiErr) {
 
 // verify checks the request's SigV4 signature by signing a copy of it with
 // the SDK's signer and the server's credentials, as AWS does.
-func (s *Server) verify(r *http.Request, body []byte) *apiErr {
+func (s *Server) verify(r *http.Request, body []byte, wantService string) (string, *apiErr) {
+	principal, e := s.verifySig(r, body, wantService)
+	if e != nil {
+		s.mu.Lock()
+		s.sigFails++
+		s.mu.Unlock()
+	}
+	return principal, e
+}
+
+func (s *Server) verifySig(r *http.Request, body []byte, wantService string) (string, *apiErr) {
 	auth := r.Header.Get("Authorization")
-	missing := &apiErr{400, "MissingAuthenticationTokenException", "Missing Authentication Token"}
 	rest, ok := strings.CutPrefix(auth, "AWS4-HMAC-SHA256 ")
 	if !ok {
-		return missing
+		return "", &apiErr{400, "MissingAuthenticationTokenException", "Missing Authentication Token"}
 	}
 	fields := map[string]string{}
 	for _, f := range strings.Split(rest, ",") {
@@ -515,48 +539,118 @@ func (s *Server) verify(r *http.Request, body []byte) *apiErr {
 	}
 	scope := strings.Split(fields["Credential"], "/")
 	if len(scope) != 5 || fields["SignedHeaders"] == "" || fields["Signature"] == "" {
-		return &apiErr{400, "IncompleteSignatureException", "Authorization header requires Credential, SignedHeaders and Signature."}
+		return "", &apiErr{400, "IncompleteSignatureException", "Authorization header requires Credential, SignedHeaders and Signature."}
 	}
 	akid, day, region, service, term := scope[0], scope[1], scope[2], scope[3], scope[4]
+	creds := s.Credentials()
+	principal := "arn:aws:iam::" + Account + ":user/test"
 	if akid != s.AccessKeyID {
-		return &apiErr{400, "UnrecognizedClientException", "The security token included in the request is invalid."}
+		s.mu.Lock()
+		sess, ok := s.sessions[akid]
+		s.mu.Unlock()
+		if !ok {
+			return "", &apiErr{400, "UnrecognizedClientException", "The security token included in the request is invalid."}
+		}
+		if r.Header.Get("X-Amz-Security-Token") != sess.token {
+			return "", &apiErr{400, "UnrecognizedClientException", "The security token included in the request is invalid."}
+		}
+		creds = aws.Credentials{AccessKeyID: akid, SecretAccessKey: sess.secret, SessionToken: sess.token}
+		principal = sess.principal
 	}
-	if service != "secretsmanager" || term != "aws4_request" {
-		return &apiErr{400, "InvalidSignatureException", fmt.Sprintf("Credential should be scoped to correct service: 'secretsmanager'. (got %q)", service)}
+	if service != wantService || term != "aws4_request" {
+		return "", &apiErr{400, "InvalidSignatureException", fmt.Sprintf("Credential should be scoped to correct service: '%s'. (got %q)", wantService, service)}
 	}
 	if region != s.Region {
-		return &apiErr{400, "InvalidSignatureException", fmt.Sprintf("Credential should be scoped to a valid region, not '%s'. ", region)}
+		return "", &apiErr{400, "InvalidSignatureException", fmt.Sprintf("Credential should be scoped to a valid region, not '%s'. ", region)}
 	}
 	when, err := time.Parse("20060102T150405Z", r.Header.Get("X-Amz-Date"))
 	if err != nil || when.Format("20060102") != day {
-		return &apiErr{400, "IncompleteSignatureException", "X-Amz-Date is missing or does not match the credential scope."}
+		return "", &apiErr{400, "IncompleteSignatureException", "X-Amz-Date is missing or does not match the credential scope."}
 	}
 	if d := time.Since(when); d > 5*time.Minute || d < -5*time.Minute {
-		return &apiErr{400, "InvalidSignatureException", "Signature expired: the request time is more than 5 minutes from the server's."}
+		return "", &apiErr{400, "InvalidSignatureException", "Signature expired: the request time is more than 5 minutes from the server's."}
 	}
 	signed := strings.Split(fields["SignedHeaders"], ";")
-	if !contains(signed, "host") || !contains(signed, "x-amz-date") || !contains(signed, "x-amz-target") {
-		return &apiErr{400, "InvalidSignatureException", "host, x-amz-date and x-amz-target must be signed."}
+	must := []string{"host", "x-amz-date"}
+	if wantService == "secretsmanager" {
+		must = append(must, "x-amz-target")
+	}
+	if creds.SessionToken != "" {
+		must = append(must, "x-amz-security-token")
+	}
+	for _, h := range must {
+		if !contains(signed, h) {
+			return "", &apiErr{400, "InvalidSignatureException", h + " must be signed."}
+		}
 	}
 	cp, _ := http.NewRequest(r.Method, "http://"+r.Host+r.URL.RequestURI(), bytes.NewReader(body))
 	cp.Host = r.Host
 	cp.ContentLength = r.ContentLength
 	for _, h := range signed {
-		if h == "host" || h == "content-length" {
-			continue
+		if h == "host" || h == "content-length" || h == "x-amz-security-token" {
+			continue // the signer adds the token itself from creds
 		}
 		for _, v := range r.Header.Values(h) {
 			cp.Header.Add(h, v)
 		}
 	}
 	sum := sha256.Sum256(body)
-	if err := v4.NewSigner().SignHTTP(r.Context(), s.Credentials(), cp, hex.EncodeToString(sum[:]), service, region, when); err != nil {
-		return &apiErr{500, "InternalFailure", "signer: " + err.Error()}
+	if err := v4.NewSigner().SignHTTP(r.Context(), creds, cp, hex.EncodeToString(sum[:]), service, region, when); err != nil {
+		return "", &apiErr{500, "InternalFailure", "signer: " + err.Error()}
 	}
 	if cp.Header.Get("Authorization") != auth {
-		return &apiErr{403, "InvalidSignatureException", "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method."}
+		return "", &apiErr{403, "InvalidSignatureException", "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method."}
 	}
-	return nil
+	return principal, nil
+}
+
+// serveSTS answers STS's AssumeRole (query protocol, XML answers) with
+// temporary credentials the server then accepts, so role_arn is tested
+// end to end.
+func (s *Server) serveSTS(w http.ResponseWriter, r *http.Request, body []byte) {
+	xmlErr := func(status int, code, msg string) {
+		w.Header().Set("Content-Type", "text/xml")
+		w.WriteHeader(status)
+		fmt.Fprintf(w, `<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type><Code>%s</Code><Message>%s</Message></Error><RequestId>%s</RequestId></ErrorResponse>`, code, html.EscapeString(msg), newVersionID())
+	}
+	if _, e := s.verify(r, body, "sts"); e != nil {
+		xmlErr(e.status, strings.TrimSuffix(e.typ, "Exception"), e.msg)
+		return
+	}
+	form, err := url.ParseQuery(string(body))
+	if err != nil || form.Get("Action") != "AssumeRole" {
+		xmlErr(400, "InvalidAction", "awsfake implements only AssumeRole")
+		return
+	}
+	role, name := form.Get("RoleArn"), form.Get("RoleSessionName")
+	if !strings.HasPrefix(role, "arn:aws:iam::") || !strings.Contains(role, ":role/") || name == "" {
+		xmlErr(400, "ValidationError", "RoleArn must be a role ARN and RoleSessionName is required")
+		return
+	}
+	akid := "FAKEASIA" + randomUpper(12)
+	sess := session{secret: randomUpper(40), token: randomFrom(alnum, 64), principal: fmt.Sprintf("arn:aws:sts::%s:assumed-role/%s/%s", Account, role[strings.LastIndex(role, "/")+1:], name)}
+	s.mu.Lock()
+	s.sessions[akid] = sess
+	s.assumed = append(s.assumed, role)
+	s.mu.Unlock()
+	w.Header().Set("Content-Type", "text/xml")
+	fmt.Fprintf(w, `<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><AssumeRoleResult><AssumedRoleUser><AssumedRoleId>AROAFAKE:%s</AssumedRoleId><Arn>%s</Arn></AssumedRoleUser><Credentials><AccessKeyId>%s</AccessKeyId><SecretAccessKey>%s</SecretAccessKey><SessionToken>%s</SessionToken><Expiration>%s</Expiration></Credentials></AssumeRoleResult><ResponseMetadata><RequestId>%s</RequestId></ResponseMetadata></AssumeRoleResponse>`,
+		html.EscapeString(name), html.EscapeString(sess.principal), akid, sess.secret, sess.token, time.Now().Add(time.Hour).UTC().Format(time.RFC3339), newVersionID())
+}
+
+// AssumedRoles lists the role ARNs assumed through the server's STS.
+func (s *Server) AssumedRoles() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.assumed...)
+}
+
+// Caller is the principal that made the last request for action: the
+// static user, or the assumed-role session.
+func (s *Server) Caller(action string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.callers[action]
 }
 
 func contains(list []string, s string) bool {
