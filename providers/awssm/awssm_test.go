@@ -421,3 +421,11 @@ func writeFile(t *testing.T, path, body string) {
 		t.Fatal(err)
 	}
 }
+
+func TestKMSAccessDeniedIsKMS(t *testing.T) {
+	// GetSecretValue's answer when the caller lacks kms:Decrypt on the key.
+	e := fromCode("AccessDeniedException", "Access to KMS is not allowed", "GetSecretValue", key{id: "x", region: region})
+	if e.Kind != providers.KindDenied || !strings.Contains(e.Detail, "KMS key") {
+		t.Errorf("%v", e)
+	}
+}

@@ -57,3 +57,43 @@ func BenchmarkFetch100(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkFetch100Ratio alternates the two ways within each iteration, so
+// load from other processes on a shared machine hits both alike, and
+// reports their wall-time ratio (provider / sequential; lower is better).
+func BenchmarkFetch100Ratio(b *testing.B) {
+	s := fake(b)
+	var raws []string
+	for i := range 100 {
+		name := fmt.Sprintf("bench/s%03d", i)
+		s.CreateString(name, fakeValue("b"))
+		raws = append(raws, "aws-sm://"+name)
+	}
+	rs := refs(b, raws...)
+	p := newProvider(b, s, nil, nil)
+	ctx := context.Background()
+	var batched, sequential time.Duration
+	var batchedCalls int
+	for b.Loop() {
+		s.ResetCalls()
+		t0 := time.Now()
+		for _, r := range p.Fetch(ctx, rs) {
+			if r.Err != nil {
+				b.Fatal(r.Err)
+			}
+		}
+		batched += time.Since(t0)
+		batchedCalls += s.Calls("")
+		t0 = time.Now()
+		for _, r := range rs {
+			if _, err := p.api.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(r.Path)}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		sequential += time.Since(t0)
+	}
+	b.ReportMetric(float64(batchedCalls)/float64(b.N), "calls/op")
+	b.ReportMetric(float64(batched.Microseconds())/float64(b.N), "batched-µs/op")
+	b.ReportMetric(float64(sequential.Microseconds())/float64(b.N), "sequential-µs/op")
+	b.ReportMetric(float64(batched)/float64(sequential), "ratio")
+}
