@@ -20,7 +20,7 @@ type SuperviseOptions struct {
 	// Started runs once the child is running; ctx ends when it exits. The
 	// providers' lease renewal (Lifecycle.Keep) hangs off it.
 	Started func(ctx context.Context, pid int)
-	Logger *slog.Logger
+	Logger  *slog.Logger
 }
 
 // Supervise starts the app as inject's child and stays as its parent the way

@@ -335,8 +335,9 @@ func (s *Spec) loadSecrets(raw any, probs *Problems, unknown *[]string) {
 			continue
 		}
 		sec := Secret{Name: fsec.Name, ExposeAs: fsec.ExposeAs, Optional: fsec.Optional, Where: where}
-		if err := CheckName(fsec.Name); err != nil {
-			probs.add(where+".name", "%v", err)
+		nameErr := CheckName(fsec.Name)
+		if nameErr != nil {
+			probs.add(where+".name", "%v", nameErr)
 		}
 		if fsec.Ref == "" {
 			probs.add(where+".ref", "missing")
@@ -352,7 +353,7 @@ func (s *Spec) loadSecrets(raw any, probs *Problems, unknown *[]string) {
 		sec.Mode = m
 		if fsec.Env != nil {
 			sec.EnvVar = *fsec.Env
-		} else if fsec.Name != "" {
+		} else if nameErr == nil {
 			sec.EnvVar = defaultEnvVar(fsec.Name)
 		}
 		if sec.EnvVar != "" && !envNameRE.MatchString(sec.EnvVar) {

@@ -32,7 +32,7 @@ func init() {
 		s.CreateString("api-token", old)
 		s.PutString("api-token", tok)
 		s.CreateBinary("tls/blob", []byte{0, 1, 2, 3})
-		s.CreateString("locked", "fake-locked")
+		s.CreateString("locked", "locked-s3cr3t")
 		s.Deny("GetSecretValue", "locked")
 		env.Setenv("FAKE_DB_PW", pw)
 		env.Setenv("FAKE_API_TOKEN", tok)
@@ -65,5 +65,5 @@ func init() {
 func fakeScriptValue(label string) string {
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
-	return "fake-" + label + "-" + hex.EncodeToString(b)
+	return label + "-s3cr3t-" + hex.EncodeToString(b) // s3cr3t: what `noleak` looks for
 }
