@@ -17,8 +17,9 @@ import (
 //	FAKE_DB_PW, FAKE_API_TOKEN, FAKE_OLD_TOKEN  the generated test values
 //	DB_ARN                                       prod/db's ARN
 //
-// and the command `awsfake deny ACTION [SECRET...]` / `awsfake calls ACTION N`
-// changes or checks the server.
+// and the command `awsfake deny ACTION [SECRET...]`, `awsfake restrict ACTION
+// SECRET...` (allowed on those only) or `awsfake calls ACTION N` changes or
+// checks the server.
 func init() {
 	scriptSetups["awssm_"] = func(env *testscript.Env) error {
 		s := awsfake.New("eu-west-1")
@@ -45,11 +46,13 @@ func init() {
 			ts.Fatalf("awsfake: only in awssm_* scripts")
 		}
 		if len(args) < 2 {
-			ts.Fatalf("usage: awsfake deny ACTION [SECRET...] | awsfake calls ACTION N")
+			ts.Fatalf("usage: awsfake deny ACTION [SECRET...] | awsfake restrict ACTION SECRET... | awsfake calls ACTION N")
 		}
 		switch args[0] {
 		case "deny":
 			s.Deny(args[1], args[2:]...)
+		case "restrict":
+			s.Restrict(args[1], args[2:]...)
 		case "calls":
 			want, err := strconv.Atoi(args[2])
 			ts.Check(err)

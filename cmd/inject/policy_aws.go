@@ -1,16 +1,34 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
 
 	"github.com/secretbroker/secretbroker/pipeline"
 	"github.com/secretbroker/secretbroker/providers/awssm"
+	"github.com/secretbroker/secretbroker/spec"
 )
 
 func init() {
 	policySubcommands = append(policySubcommands, newPolicyAWSCommand)
+	auditors[awssm.Scheme] = auditAWS
+}
+
+// auditAWS probes the live AWS credential (see awssm.Audit).
+func auditAWS(ctx context.Context, s *spec.Spec, stdout, stderr io.Writer) (bool, error) {
+	if s.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.Timeout)
+		defer cancel()
+	}
+	sm, id, region, err := awssm.NewAudit(ctx, s.ProviderEnv(awssm.Block))
+	if err != nil {
+		return false, err
+	}
+	return awssm.Audit(ctx, sm, id, s.Refs(), region, stdout, stderr)
 }
 
 // newPolicyAWSCommand is `inject policy aws`: the least IAM policy for the

@@ -7,7 +7,8 @@
 // region or service, is refused as AWS would refuse it.
 //
 // It implements GetSecretValue, BatchGetSecretValue (with per-secret
-// Errors), DescribeSecret, CreateSecret and PutSecretValue, version stages
+// Errors), DescribeSecret, ListSecrets, CreateSecret and PutSecretValue, STS
+// AssumeRole and GetCallerIdentity, version stages
 // (AWSCURRENT, AWSPREVIOUS), ARNs with AWS's 6-character suffix, and lets a
 // test inject what real AWS does under stress: access denied per action and
 // secret, KMS decryption failures, throttling, 5xx.
@@ -47,12 +48,13 @@ type Server struct {
 	ts *httptest.Server
 
 	mu       sync.Mutex
-	secrets  map[string]*secretEntry // by name
-	denied   map[string]bool         // "Action" or "Action secret-name"
-	kmsFail  map[string]bool         // by name
-	throttle int                     // the next n requests are throttled
-	fail5xx  int                     // the next n requests fail with 500
-	calls    map[string]int          // by action
+	secrets  map[string]*secretEntry    // by name
+	denied   map[string]bool            // "Action" or "Action secret-name"
+	only     map[string]map[string]bool // action -> the only secret names it is allowed on
+	kmsFail  map[string]bool            // by name
+	throttle int                        // the next n requests are throttled
+	fail5xx  int                        // the next n requests fail with 500
+	calls    map[string]int             // by action
 	sigFails int
 	latency  time.Duration
 	sessions map[string]session // temporary credentials from AssumeRole, by access key id
@@ -86,6 +88,7 @@ func New(region string) *Server {
 		SecretAccessKey: randomUpper(40),
 		secrets:         map[string]*secretEntry{},
 		denied:          map[string]bool{},
+		only:            map[string]map[string]bool{},
 		kmsFail:         map[string]bool{},
 		calls:           map[string]int{},
 		sessions:        map[string]session{},
@@ -219,6 +222,18 @@ func (s *Server) Deny(action string, names ...string) {
 	}
 }
 
+// Restrict allows action only on the named secrets, as an IAM policy
+// listing exact ARNs does: any other name, existing or not, is denied
+// (AWS authorises before it looks the secret up).
+func (s *Server) Restrict(action string, names ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.only[action] = map[string]bool{}
+	for _, n := range names {
+		s.only[action][n] = true
+	}
+}
+
 // Throttle makes the next n requests fail with ThrottlingException.
 func (s *Server) Throttle(n int) { s.mu.Lock(); s.throttle = n; s.mu.Unlock() }
 
@@ -335,6 +350,16 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		if e = decode(body, &in); e == nil {
 			out, e = s.describe(in.SecretId)
 		}
+	case "ListSecrets":
+		if s.denied["ListSecrets"] {
+			e = &apiErr{400, "AccessDeniedException", fmt.Sprintf("User: %s is not authorized to perform: secretsmanager:ListSecrets because no identity-based policy allows the secretsmanager:ListSecrets action", principal)}
+			break
+		}
+		list := []map[string]any{}
+		for _, ent := range s.secrets {
+			list = append(list, map[string]any{"ARN": ent.arn, "Name": ent.name})
+		}
+		out = map[string]any{"SecretList": list}
 	case "CreateSecret":
 		var in struct {
 			Name, SecretString string
@@ -415,7 +440,16 @@ func (s *Server) find(id string) *secretEntry {
 	return nil
 }
 
-func (s *Server) deniedFor(action string, e *secretEntry) bool {
+func (s *Server) deniedFor(action string, e *secretEntry, id string) bool {
+	if only, ok := s.only[action]; ok {
+		name := id
+		if e != nil {
+			name = e.name
+		}
+		if !only[name] {
+			return true
+		}
+	}
 	return s.denied[action] || (e != nil && s.denied[action+" "+e.name])
 }
 
@@ -428,7 +462,7 @@ func (s *Server) getSecretValue(action, id, versionID, stage string) (map[string
 		return nil, &apiErr{400, "InvalidParameterException", "You must provide a value for the SecretId parameter."}
 	}
 	e := s.find(id)
-	if s.deniedFor(action, e) {
+	if s.deniedFor(action, e, id) {
 		// AWS checks authorisation before it looks: an unknown secret
 		// the caller may not read is "denied", not "not found".
 		return nil, s.accessDenied(action, id)
@@ -495,7 +529,7 @@ func (s *Server) batch(ids []string, filters bool) (map[string]any, *apiErr) {
 
 func (s *Server) describe(id string) (map[string]any, *apiErr) {
 	e := s.find(id)
-	if s.deniedFor("DescribeSecret", e) {
+	if s.deniedFor("DescribeSecret", e, id) {
 		return nil, s.accessDenied("DescribeSecret", id)
 	}
 	if e == nil {
@@ -613,13 +647,20 @@ func (s *Server) serveSTS(w http.ResponseWriter, r *http.Request, body []byte) {
 		w.WriteHeader(status)
 		fmt.Fprintf(w, `<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type><Code>%s</Code><Message>%s</Message></Error><RequestId>%s</RequestId></ErrorResponse>`, code, html.EscapeString(msg), newVersionID())
 	}
-	if _, e := s.verify(r, body, "sts"); e != nil {
+	principal, e := s.verify(r, body, "sts")
+	if e != nil {
 		xmlErr(e.status, strings.TrimSuffix(e.typ, "Exception"), e.msg)
 		return
 	}
 	form, err := url.ParseQuery(string(body))
+	if err == nil && form.Get("Action") == "GetCallerIdentity" {
+		w.Header().Set("Content-Type", "text/xml")
+		fmt.Fprintf(w, `<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><GetCallerIdentityResult><Arn>%s</Arn><UserId>AIDAFAKE</UserId><Account>%s</Account></GetCallerIdentityResult><ResponseMetadata><RequestId>%s</RequestId></ResponseMetadata></GetCallerIdentityResponse>`,
+			html.EscapeString(principal), Account, newVersionID())
+		return
+	}
 	if err != nil || form.Get("Action") != "AssumeRole" {
-		xmlErr(400, "InvalidAction", "awsfake implements only AssumeRole")
+		xmlErr(400, "InvalidAction", "awsfake implements only AssumeRole and GetCallerIdentity")
 		return
 	}
 	role, name := form.Get("RoleArn"), form.Get("RoleSessionName")
