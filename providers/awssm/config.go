@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
@@ -85,7 +86,13 @@ func LoadAWSConfig(ctx context.Context, c Config) (aws.Config, error) {
 	}
 	opts := []func(*config.LoadOptions) error{
 		config.WithRetryer(func() aws.Retryer {
-			return retry.NewStandard(func(o *retry.StandardOptions) { o.MaxAttempts = attempts })
+			return retry.NewStandard(func(o *retry.StandardOptions) {
+				o.MaxAttempts = attempts
+				// inject is short-lived and bounded by --timeout; the
+				// client-side retry quota would only turn a throttled
+				// start into a failure before the deadline.
+				o.RateLimiter = ratelimit.None
+			})
 		}),
 	}
 	if c.Region != "" {
