@@ -324,6 +324,11 @@ func (p *Provider) batch(ctx context.Context, ks []key, put func(key, *raw)) []k
 				// An AWS-compatible server (a local emulator) without the batch call.
 				p.noBatchFrom(region, err, "this Secrets Manager endpoint does not implement BatchGetSecretValue; reading each secret with GetSecretValue instead")
 				return ks
+			case "InvalidParameterException", "ValidationException", "InvalidRequestException":
+				// One bad id (or a name and an ARN of one secret) can fail
+				// the whole call; single reads give each reference its own answer.
+				p.log.Debug("BatchGetSecretValue refused the request; reading these secrets one by one", "region", region, "secrets", len(ks), "error", awsMessage(err))
+				return ks
 			}
 			e := classify(err, "BatchGetSecretValue", fmt.Sprintf("%d secrets in %s", len(ks), region))
 			for _, k := range pending {

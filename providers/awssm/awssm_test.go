@@ -430,3 +430,25 @@ func TestKMSAccessDeniedIsKMS(t *testing.T) {
 		t.Errorf("%v", e)
 	}
 }
+
+func TestBatchRefusedReadsSingly(t *testing.T) {
+	s := fake(t)
+	s.CreateString("a", "fake-a")
+	s.CreateString("b", "fake-b")
+	s.FailNext("BatchGetSecretValue", "InvalidParameterException", "You can't specify the same secret more than once.")
+	p := newProvider(t, s, nil, nil)
+	for _, r := range p.Fetch(context.Background(), refs(t, "aws-sm://a", "aws-sm://b", "aws-sm://nope")) {
+		if r.Err != nil && providers.KindOf(r.Err) != providers.KindNotFound {
+			t.Error(r.Err)
+		}
+	}
+	if b, g := s.Calls("BatchGetSecretValue"), s.Calls("GetSecretValue"); b != 1 || g != 3 {
+		t.Errorf("calls: %d batch, %d get; want 1 and 3", b, g)
+	}
+	// Unlike a denial, this does not stop later batches.
+	s.ResetCalls()
+	p.Fetch(context.Background(), refs(t, "aws-sm://a", "aws-sm://b"))
+	if b := s.Calls("BatchGetSecretValue"); b != 1 {
+		t.Errorf("batch calls after a refused request: %d, want 1", b)
+	}
+}

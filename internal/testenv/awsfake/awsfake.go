@@ -57,6 +57,7 @@ type Server struct {
 	calls    map[string]int             // by action
 	sigFails int
 	latency  time.Duration
+	failNext map[string]apiErr // action -> the error its next request gets
 	sessions map[string]session // temporary credentials from AssumeRole, by access key id
 	assumed  []string           // role ARNs assumed, in order
 	callers  map[string]string  // action -> the principal of its last request
@@ -89,6 +90,7 @@ func New(region string) *Server {
 		secrets:         map[string]*secretEntry{},
 		denied:          map[string]bool{},
 		only:            map[string]map[string]bool{},
+		failNext:        map[string]apiErr{},
 		kmsFail:         map[string]bool{},
 		calls:           map[string]int{},
 		sessions:        map[string]session{},
@@ -234,6 +236,13 @@ func (s *Server) Restrict(action string, names ...string) {
 	}
 }
 
+// FailNext makes the next request for action fail with a 400 of type code.
+func (s *Server) FailNext(action, code, msg string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failNext[action] = apiErr{400, code, msg}
+}
+
 // Throttle makes the next n requests fail with ThrottlingException.
 func (s *Server) Throttle(n int) { s.mu.Lock(); s.throttle = n; s.mu.Unlock() }
 
@@ -321,6 +330,11 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	if s.throttle > 0 {
 		s.throttle--
 		writeErr(w, apiErr{400, "ThrottlingException", "Rate exceeded"})
+		return
+	}
+	if fe, ok := s.failNext[action]; ok {
+		delete(s.failNext, action)
+		writeErr(w, fe)
 		return
 	}
 	if s.fail5xx > 0 {
