@@ -57,7 +57,7 @@ type Server struct {
 	calls    map[string]int             // by action
 	sigFails int
 	latency  time.Duration
-	failNext map[string]apiErr // action -> the error its next request gets
+	failNext map[string]apiErr  // action -> the error its next request gets
 	sessions map[string]session // temporary credentials from AssumeRole, by access key id
 	assumed  []string           // role ARNs assumed, in order
 	callers  map[string]string  // action -> the principal of its last request
