@@ -64,8 +64,7 @@ func Audit(ctx context.Context, sm AuditAPI, id IdentityAPI, refs []providers.Re
 	fmt.Fprintln(stderr, "note: "+AuditNote)
 	who, err := id.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
 	if err != nil {
-		e := classify(err, "sts:GetCallerIdentity", "the credential")
-		return false, fmt.Errorf("no usable AWS credential: %s", e.Error())
+		return false, fmt.Errorf("no usable AWS credential (sts:GetCallerIdentity failed; check the SDK's chain, providers.aws.profile and role_arn): %s", awsMessage(err))
 	}
 	fmt.Fprintf(stdout, "aws-sm: credential %s (account %s)\n", aws.ToString(who.Arn), aws.ToString(who.Account))
 

@@ -330,9 +330,8 @@ func (p *Provider) batch(ctx context.Context, ks []key, put func(key, *raw)) []k
 				p.log.Debug("BatchGetSecretValue refused the request; reading these secrets one by one", "region", region, "secrets", len(ks), "error", awsMessage(err))
 				return ks
 			}
-			e := classify(err, "BatchGetSecretValue", fmt.Sprintf("%d secrets in %s", len(ks), region))
 			for _, k := range pending {
-				put(k, &raw{err: e})
+				put(k, &raw{err: classifyFor(err, "BatchGetSecretValue", k)})
 			}
 			return nil
 		}

@@ -61,14 +61,9 @@ func classifyFor(err error, action string, k key) *providers.Error {
 	return classify(err, action, k.target())
 }
 
-// classify handles the errors that are not about one secret: no
-// credentials, no network, the deadline, a whole call refused.
+// classify handles the errors that are not AWS answers: no credentials,
+// no network, the deadline.
 func classify(err error, action, what string) *providers.Error {
-	if ae, ok := asAPIError(err); ok {
-		k := fromCode(ae.ErrorCode(), ae.ErrorMessage(), action, key{})
-		k.Detail = strings.Replace(k.Detail, `"" in no region`, what, 1)
-		return k
-	}
 	msg := err.Error()
 	switch {
 	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled):
