@@ -452,3 +452,20 @@ func TestBatchRefusedReadsSingly(t *testing.T) {
 		t.Errorf("batch calls after a refused request: %d, want 1", b)
 	}
 }
+
+func TestServerErrorsAfterRetries(t *testing.T) {
+	s := fake(t)
+	s.CreateString("a", "fake-a")
+	s.CreateString("b", "fake-b")
+	s.Fail5xx(100)
+	p := newProvider(t, s, nil, map[string]any{"max_attempts": 2})
+	res := p.Fetch(context.Background(), refs(t, "aws-sm://a", "aws-sm://b"))
+	for i, name := range []string{`"a"`, `"b"`} {
+		if k := providers.KindOf(res[i].Err); k != providers.KindUnreachable || !strings.Contains(res[i].Err.Error(), name) || !strings.Contains(res[i].Err.Error(), "InternalServiceError") {
+			t.Errorf("%s: %v", name, res[i].Err)
+		}
+	}
+	if b := s.Calls("BatchGetSecretValue"); b != 2 {
+		t.Errorf("batch calls = %d, want 2 (max_attempts)", b)
+	}
+}
