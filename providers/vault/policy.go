@@ -285,3 +285,71 @@ func list(l []string) string {
 	}
 	return strings.Join(l, ", ")
 }
+
+// Scheme and Block name the provider in references and in the config file.
+const (
+	Scheme = "vault"
+	Block  = "vault"
+)
+
+// PolicyFor is `inject policy vault`: the minimal policy for refs, in HCL,
+// and notes on how mount types were learnt. It asks Vault about mounts
+// when env gives an address and a token (VAULT_TOKEN or token_file; it
+// does not log in with another method just for this), else it uses the kv
+// hints, else it assumes KV v2.
+func PolicyFor(ctx context.Context, env providers.Env, refs []providers.Ref) (string, []string, error) {
+	cfg, err := ParseConfig(env.Config, env.Getenv)
+	if err != nil {
+		return "", nil, &providers.Error{Ref: "providers.vault", Kind: providers.KindConfig, Err: err}
+	}
+	var client *api.Client
+	var notes []string
+	if cfg.Address != "" && cfg.Auth.Method == MethodToken {
+		p, err := NewWithConfig(cfg, env)
+		if err != nil {
+			return "", nil, err
+		}
+		if err := p.Authenticate(ctx); err == nil {
+			client = p.Client()
+		} else {
+			notes = append(notes, "no Vault token, so mount types come from the kv hints: "+err.Error())
+		}
+	} else if cfg.Address == "" {
+		notes = append(notes, "no Vault address (VAULT_ADDR), so mount types come from the kv hints")
+	} else {
+		notes = append(notes, fmt.Sprintf("auth method %s: not logging in just to print a policy, so mount types come from the kv hints", cfg.Auth.Method))
+	}
+	pl, err := PlanFor(ctx, refs, cfg, client)
+	if err != nil {
+		return "", nil, err
+	}
+	return pl.HCL(), append(notes, pl.Notes...), nil
+}
+
+// AuditFor is the Vault part of `inject policy audit`: it authenticates
+// as inject would (revoking a login token afterwards), plans the paths refs
+// need and prints the findings of Audit on w. broader is true when the
+// token can do more than the spec needs.
+func AuditFor(ctx context.Context, env providers.Env, refs []providers.Ref, w io.Writer) (bool, error) {
+	cfg, err := ParseConfig(env.Config, env.Getenv)
+	if err != nil {
+		return false, &providers.Error{Ref: "providers.vault", Kind: providers.KindConfig, Err: err}
+	}
+	p, err := NewWithConfig(cfg, env)
+	if err != nil {
+		return false, err
+	}
+	defer p.Close(context.WithoutCancel(ctx))
+	if err := p.Authenticate(ctx); err != nil {
+		return false, err
+	}
+	pl, err := PlanFor(ctx, refs, cfg, p.Client())
+	if err != nil {
+		return false, err
+	}
+	fs, err := Audit(ctx, p.Client(), pl)
+	if err != nil {
+		return false, err
+	}
+	return WriteFindings(w, fs, len(pl.Needs)), nil
+}

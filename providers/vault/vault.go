@@ -63,7 +63,7 @@ type mountInfo struct {
 func New(ctx context.Context, env providers.Env) (providers.Provider, error) {
 	cfg, err := ParseConfig(env.Config, env.Getenv)
 	if err != nil {
-		return nil, &providers.Error{Ref: "vault", Kind: providers.KindConfig, Detail: "providers.vault", Err: err}
+		return nil, &providers.Error{Ref: "providers.vault", Kind: providers.KindConfig, Err: err}
 	}
 	p, err := NewWithConfig(cfg, env)
 	if err != nil {
@@ -85,7 +85,7 @@ func NewWithConfig(cfg Config, env providers.Env) (*Provider, error) {
 	}
 	client, err := newClient(cfg, env.Timeout)
 	if err != nil {
-		return nil, &providers.Error{Ref: "vault", Kind: providers.KindConfig, Detail: "providers.vault", Err: err}
+		return nil, &providers.Error{Ref: "providers.vault", Kind: providers.KindConfig, Err: err}
 	}
 	return &Provider{cfg: cfg, client: client, log: log, getenv: getenv}, nil
 }

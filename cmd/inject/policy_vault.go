@@ -1,0 +1,65 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+
+	"github.com/secretbroker/secretbroker/pipeline"
+	"github.com/secretbroker/secretbroker/providers"
+	"github.com/secretbroker/secretbroker/providers/vault"
+	"github.com/secretbroker/secretbroker/spec"
+)
+
+func init() {
+	policySubcommands = append(policySubcommands, newPolicyVaultCommand)
+	auditors[vault.Scheme] = auditVault
+}
+
+// auditVault checks the live Vault token (see vault.AuditFor).
+func auditVault(ctx context.Context, s *spec.Spec, stdout, _ io.Writer) (bool, error) {
+	if s.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.Timeout)
+		defer cancel()
+	}
+	return vault.AuditFor(ctx, s.ProviderEnv(vault.Block), s.Refs(), stdout)
+}
+
+// newPolicyVaultCommand is `inject policy vault`: the minimal ACL policy
+// for the spec's vault references (see vault.PolicyFor), HCL on stdout,
+// notes on stderr.
+func newPolicyVaultCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "vault [--config FILE]",
+		Short: "Print the minimal Vault ACL policy (HCL) that lets inject read the spec's vault secrets",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, err := loadSpec(cmd)
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			if s.Timeout > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, s.Timeout)
+				defer cancel()
+			}
+			hcl, notes, err := vault.PolicyFor(ctx, s.ProviderEnv(vault.Block), s.Refs())
+			if err != nil {
+				code := pipeline.ExitProvider
+				if providers.KindOf(err) == providers.KindConfig {
+					code = pipeline.ExitUsage
+				}
+				return pipeline.Exit(code, err)
+			}
+			for _, n := range notes {
+				fmt.Fprintln(cmd.ErrOrStderr(), "note: "+n)
+			}
+			_, err = io.WriteString(cmd.OutOrStdout(), hcl)
+			return err
+		},
+	}
+}
