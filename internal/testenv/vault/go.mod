@@ -10,6 +10,7 @@ require (
 	github.com/hashicorp/vault-plugin-secrets-kv v0.25.0
 	github.com/hashicorp/vault/api v1.22.0
 	github.com/hashicorp/vault/sdk v0.21.0
+	github.com/rogpeppe/go-internal v1.16.0
 	github.com/secretbroker/secretbroker v0.0.0-00010101000000-000000000000
 )
 
