@@ -232,6 +232,10 @@ func (p *Provider) do(ctx context.Context, rd *read) {
 		return
 	}
 	rd.apiPath = path
+	if m.path != "" && path+"/" == m.path {
+		rd.err = &providers.Error{Kind: providers.KindInvalid, Detail: fmt.Sprintf("%s is the mount itself, not a secret on it; name a secret, e.g. %sapp", rd.path, m.path)}
+		return
+	}
 	var params map[string][]string
 	switch {
 	case m.kind == "kv" && m.version == 2:

@@ -3,6 +3,11 @@ package vaulttest
 import (
 	"context"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -110,5 +115,57 @@ path "kv1/bench/*" { capabilities = ["read"] }`)
 		len(raw), total, tally["PUT /v1/auth/approle/login"], lookups, total-2-lookups, tally["PUT /v1/auth/token/revoke-self"])
 	if tally["PUT /v1/auth/approle/login"] != 1 || lookups != 2 || tally["PUT /v1/auth/token/revoke-self"] != 1 || total != 1+2+50+1 {
 		t.Errorf("want 1 login, 2 mount lookups, 50 reads, 1 revoke; got:\n%s", c.Requests.Summary())
+	}
+}
+
+// BenchmarkInjectRun times whole `inject` runs (process start, AppRole
+// login, mount lookups, reads, files on tmpfs, token revocation, exec of
+// true) with 1 secret and with 50 secrets on 50 distinct paths.
+func BenchmarkInjectRun(b *testing.B) {
+	bin := filepath.Join(b.TempDir(), "inject")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/inject")
+	build.Dir = "../../.."
+	if out, err := build.CombinedOutput(); err != nil {
+		b.Fatalf("building inject: %v\n%s", err, out)
+	}
+	c := Start(b)
+	seedBench(b, c, 50)
+	c.Policy(b, "bench", `path "secret/data/bench/*" { capabilities = ["read"] }
+path "kv1/bench/*" { capabilities = ["read"] }`)
+	mustDo(b, c.Root.Sys().EnableAuthWithOptions("approle", &api.EnableAuthOptions{Type: "approle"}))
+	c.Write(b, "auth/approle/role/bench", map[string]any{"token_policies": []string{"bench"}, "token_ttl": "5m"})
+	rid, _ := c.Root.Logical().Read("auth/approle/role/bench/role-id")
+	sid := c.Write(b, "auth/approle/role/bench/secret-id", nil)
+	work := b.TempDir()
+	writeFile := func(name, content string) string {
+		p := filepath.Join(work, name)
+		mustDo(b, os.WriteFile(p, []byte(content), 0o600))
+		return p
+	}
+	roleFile := writeFile("role-id", rid.Data["role_id"].(string))
+	sidFile := writeFile("secret-id", sid.Data["secret_id"].(string))
+	auth := fmt.Sprintf("providers:\n  vault:\n    auth: {method: approle, role_id_file: %s, secret_id_file: %s}\n", roleFile, sidFile)
+	shm, err := os.MkdirTemp("/dev/shm", "inject-bench")
+	mustDo(b, err)
+	b.Cleanup(func() { os.RemoveAll(shm) })
+
+	for _, n := range []int{1, 50} {
+		var y strings.Builder
+		y.WriteString("secrets:\n")
+		for i, r := range benchRefs(n, "secret", "kv1") {
+			fmt.Fprintf(&y, "  - {name: s%02d, ref: %q}\n", i, r)
+		}
+		cfg := writeFile(fmt.Sprintf("inject-%d.yaml", n), y.String()+auth)
+		b.Run(strconv.Itoa(n), func(b *testing.B) {
+			i := 0
+			for b.Loop() {
+				i++
+				cmd := exec.Command(bin, "--config", cfg, "--dir", fmt.Sprintf("%s/%d-%d", shm, n, i), "--", "true")
+				cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "VAULT_ADDR=" + c.Addr, "VAULT_CACERT=" + c.CAFile}
+				if out, err := cmd.CombinedOutput(); err != nil {
+					b.Fatalf("inject: %v\n%s", err, out)
+				}
+			}
+		})
 	}
 }

@@ -83,6 +83,7 @@ func TestProvider(t *testing.T) {
 			"vault://secret/app/db?version=9#password",
 			"vault://secret/data/app/db#password",
 			"vault://nomount/app#x",
+			"vault://secret#x",
 		)
 		wantErr(t, res[0], providers.KindNotFound, "vault://secret/app/nothing#x", "no secret at secret/app/nothing", "secret/data/app/nothing", "KV v2 mount secret/")
 		wantErr(t, res[1], providers.KindNotFound, `no key "nokey"`, `"password"`, `"port"`, `"username"`)
@@ -90,6 +91,7 @@ func TestProvider(t *testing.T) {
 		wantErr(t, res[2], providers.KindNotFound, "no version 9")
 		wantErr(t, res[3], providers.KindNotFound, "`vault kv get` takes it: secret/app/db")
 		wantErr(t, res[4], providers.KindNotFound, "nomount/app")
+		wantErr(t, res[5], providers.KindInvalid, "the mount itself")
 		t.Logf("no mount: %v", res[4].Err)
 	})
 
