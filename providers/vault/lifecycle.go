@@ -52,6 +52,8 @@ func (p *Provider) LoggedIn() (bool, string) {
 // was given is never revoked. In exec mode nobody will renew leases, so
 // their coming expiry is logged as a warning.
 func (p *Provider) Handoff(ctx context.Context, supervised bool) error {
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
 	leases := p.snapshot()
 	if len(leases) == 0 {
 		return p.revokeLogin(ctx, "nothing depends on it")
@@ -140,7 +142,9 @@ func (p *Provider) renewLoop(ctx context.Context, what, id string, ttl time.Dura
 			return
 		case <-t.C:
 		}
-		got, err := renew(ctx)
+		rctx, cancel := context.WithTimeout(ctx, p.timeout)
+		got, err := renew(rctx)
+		cancel()
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -162,6 +166,8 @@ func (p *Provider) renewLoop(ctx context.Context, what, id string, ttl time.Dura
 // token's leases with it) or, for a token it was given, each lease it read
 // (when that token may; otherwise they expire at their TTL).
 func (p *Provider) Close(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
 	p.leasesMu.Lock()
 	if p.closed {
 		p.leasesMu.Unlock()

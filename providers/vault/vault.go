@@ -30,10 +30,11 @@ import (
 
 // Provider reads secrets from one Vault.
 type Provider struct {
-	cfg    Config
-	client *api.Client // carries the token in use
-	log    *slog.Logger
-	getenv func(string) string
+	cfg     Config
+	client  *api.Client // carries the token in use
+	log     *slog.Logger
+	getenv  func(string) string
+	timeout time.Duration // bounds calls made outside Fetch (revoke, renew)
 
 	authOnce sync.Once
 	authErr  error
@@ -87,7 +88,11 @@ func NewWithConfig(cfg Config, env providers.Env) (*Provider, error) {
 	if err != nil {
 		return nil, &providers.Error{Ref: "providers.vault", Kind: providers.KindConfig, Err: err}
 	}
-	return &Provider{cfg: cfg, client: client, log: log, getenv: getenv}, nil
+	timeout := env.Timeout
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	return &Provider{cfg: cfg, client: client, log: log, getenv: getenv, timeout: timeout}, nil
 }
 
 // newClient builds an API client from cfg alone: unlike api.DefaultConfig
