@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -179,5 +180,68 @@ path "sys/leases/renew" {
 	pl, _ = PlanFor(context.Background(), rs[:2], Config{}, nil)
 	if strings.Contains(pl.HCL(), "sys/leases/renew") {
 		t.Error("renew grant without dynamic secrets")
+	}
+}
+
+// What the client sends: the namespace header from VAULT_NAMESPACE, the
+// token from the Getenv it was given (never the process environment).
+func TestRequestHeaders(t *testing.T) {
+	t.Setenv("VAULT_TOKEN", "from-process-env")
+	type seen struct{ token, ns, path string }
+	got := make(chan seen, 10)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- seen{r.Header.Get("X-Vault-Token"), r.Header.Get("X-Vault-Namespace"), r.URL.Path}
+		w.Header().Set("Content-Type", "application/json")
+		if strings.HasPrefix(r.URL.Path, "/v1/sys/internal/ui/mounts/") {
+			w.Write([]byte(`{"data":{"path":"kv/","type":"kv","options":{"version":"1"}}}`))
+			return
+		}
+		w.Write([]byte(`{"data":{"k":"v"}}`))
+	}))
+	defer srv.Close()
+	p, err := New(context.Background(), providers.Env{Getenv: env(map[string]string{"VAULT_ADDR": srv.URL, "VAULT_TOKEN": "given", "VAULT_NAMESPACE": "team-a"})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := p.Fetch(context.Background(), []providers.Ref{ref(t, "vault://kv/app#k")})
+	if res[0].Err != nil {
+		t.Fatal(res[0].Err)
+	}
+	close(got)
+	n := 0
+	for s := range got {
+		n++
+		if s.token != "given" || s.ns != "team-a/" && s.ns != "team-a" {
+			t.Errorf("%s: token %q namespace %q", s.path, s.token, s.ns)
+		}
+	}
+	if n != 2 {
+		t.Errorf("requests: %d, want a mount lookup and a read", n)
+	}
+}
+
+func TestCredentialFileErrors(t *testing.T) {
+	dir := t.TempDir()
+	empty := dir + "/empty"
+	if err := os.WriteFile(empty, []byte("\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		auth map[string]any
+		want string
+	}{
+		{map[string]any{"token_file": dir + "/nope"}, "providers.vault.auth.token_file"},
+		{map[string]any{"token_file": empty}, "is empty"},
+		{map[string]any{"method": "approle", "role_id_file": dir + "/nope"}, "providers.vault.auth.role_id_file"},
+		{map[string]any{"method": "kubernetes", "role": "app", "jwt_file": dir + "/nope"}, "providers.vault.auth.jwt_file"},
+	} {
+		p, err := New(context.Background(), providers.Env{Config: map[string]any{"address": "http://127.0.0.1:1", "auth": tc.auth}, Getenv: env(nil)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res := p.Fetch(context.Background(), []providers.Ref{ref(t, "vault://kv/app#k")})
+		if providers.KindOf(res[0].Err) != providers.KindConfig || !strings.Contains(res[0].Err.Error(), tc.want) {
+			t.Errorf("%v: want a config error naming %q, got %v", tc.auth, tc.want, res[0].Err)
+		}
 	}
 }
