@@ -36,7 +36,7 @@ func NewNotifier(n spec.Notify, environ []string, log *slog.Logger) (*Notifier, 
 	case n.Signal != "" && len(n.Command) > 0:
 		return nil, fmt.Errorf("give signal (with pid_file) or command, not both")
 	case n.Signal != "":
-		s, err := ParseSignal(n.Signal)
+		s, err := process.ParseSignal(n.Signal)
 		if err != nil {
 			return nil, fmt.Errorf("signal: %v", err)
 		}
@@ -63,21 +63,6 @@ func NewNotifier(n spec.Notify, environ []string, log *slog.Logger) (*Notifier, 
 		}
 	}
 	return out, nil
-}
-
-// ParseSignal reads "SIGHUP", "HUP" or a number.
-func ParseSignal(name string) (syscall.Signal, error) {
-	if n, err := strconv.Atoi(name); err == nil && n > 0 && n < 65 {
-		return syscall.Signal(n), nil
-	}
-	up := strings.ToUpper(name)
-	if !strings.HasPrefix(up, "SIG") {
-		up = "SIG" + up
-	}
-	if s := unix.SignalNum(up); s != 0 {
-		return s, nil
-	}
-	return 0, fmt.Errorf("unknown signal %q (e.g. SIGHUP, SIGUSR1)", name)
 }
 
 // Notify runs after a cycle that replaced files; failures are logged.

@@ -123,8 +123,9 @@ func (o *runOptions) run(cmd *cobra.Command, args []string) error {
 	if (o.signalGroup || o.watch != "" || o.restartOnChange) && !o.supervise {
 		return pipeline.Exit(pipeline.ExitUsage, fmt.Errorf("--signal-group, --watch and --restart-on-change need --supervise"))
 	}
-	if o.watch != "" || o.restartOnChange {
-		return pipeline.Exit(pipeline.ExitUsage, fmt.Errorf("--watch and --restart-on-change are not implemented yet in this build"))
+	watch, err := o.watchOptions()
+	if err != nil {
+		return err
 	}
 	ctx, caught, stop := stopSignals()
 	defer stop()
@@ -206,7 +207,7 @@ func (o *runOptions) run(cmd *cobra.Command, args []string) error {
 		return process.Exec(path, args, env)
 	}
 	stop()
-	code, err := process.Supervise(path, args, env, process.SuperviseOptions{
+	code, err := superviseWatch(watch)(path, args, env, process.SuperviseOptions{
 		SignalGroup: o.signalGroup,
 		Logger:      log,
 		Started: func(ctx context.Context, pid int) {
