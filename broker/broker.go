@@ -59,6 +59,8 @@ type Broker struct {
 	reg    *prometheus.Registry
 	m      *metrics
 
+	poke chan struct{}
+
 	mu        sync.Mutex // guards what the HTTP handlers read
 	items     []*item
 	files     map[string]*fileState
@@ -122,7 +124,7 @@ func New(s *spec.Spec, log *slog.Logger, o Options) (*Broker, error) {
 	if o.Jitter <= 0 || o.Jitter >= 1 {
 		o.Jitter = 0.1
 	}
-	b := &Broker{spec: s, log: log, run: r, dir: d, opts: o, now: o.Now, notify: n, reg: o.Registry, files: map[string]*fileState{}}
+	b := &Broker{spec: s, log: log, run: r, dir: d, opts: o, now: o.Now, notify: n, reg: o.Registry, files: map[string]*fileState{}, poke: make(chan struct{}, 1)}
 	if b.now == nil {
 		b.now = time.Now
 	}
@@ -213,22 +215,33 @@ func (b *Broker) Run(ctx context.Context) error {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for ctx.Err() == nil {
-		wait := b.untilNext()
-		if wait > 0 {
+		all := false
+		if wait := b.untilNext(); wait > 0 {
 			timer.Reset(wait)
 			select {
 			case <-ctx.Done():
 			case <-timer.C:
+			case <-b.poke:
+				all = true
+				b.log.Info("refreshing every secret now (SIGHUP)")
 			}
 			if ctx.Err() != nil {
 				break
 			}
 		}
-		if err := b.Cycle(ctx, false); err != nil && ctx.Err() == nil {
+		if err := b.Cycle(ctx, all); err != nil && ctx.Err() == nil {
 			b.log.Debug("refresh cycle had failures", "err", err)
 		}
 	}
 	return b.shutdown()
+}
+
+// RefreshNow makes Run re-read every secret at once (the broker's SIGHUP).
+func (b *Broker) RefreshNow() {
+	select {
+	case b.poke <- struct{}{}:
+	default:
+	}
 }
 
 func (b *Broker) watchExit(ctx context.Context, cancel func()) {

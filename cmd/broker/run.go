@@ -22,6 +22,7 @@ import (
 
 const usage = `broker [flags]            keep the secrets fresh in --dir; serve /healthz, /readyz, /metrics on --listen
   broker --once             resolve, write, exit (init-container mode)
+  (SIGHUP re-reads every secret now; SIGTERM stops, leaving the files unless --wipe-on-exit)
   broker healthcheck        exit 0 when the running broker is ready
   broker version`
 
@@ -105,5 +106,13 @@ func run(cmd *cobra.Command, once bool, exitWhen string) error {
 		}
 		log.Info("serving /healthz, /readyz and /metrics", "listen", s.Listen)
 	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for range hup {
+			b.RefreshNow()
+		}
+	}()
 	return b.Run(ctx)
 }
