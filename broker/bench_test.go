@@ -73,7 +73,7 @@ func BenchmarkRefreshUnchanged1000(b *testing.B) {
 		}
 	}
 	b.StopTimer()
-	b.ReportMetric((cpuTime() - cpu0).Seconds()/float64(b.N), "cpu-s/cycle")
+	b.ReportMetric((cpuTime()-cpu0).Seconds()/float64(b.N), "cpu-s/cycle")
 	b.ReportMetric((testutil.ToFloat64(br.m.bytes)-written0)/float64(b.N), "bytes-written/cycle")
 }
 
