@@ -54,7 +54,9 @@ func (p *connectProvider) value(ctx context.Context, ref providers.Ref, v vaultI
 		}
 		return s != nil && s.ID == sectionID
 	}
-	unsectioned := func(s *op.ItemSection) bool { return s == nil || s.ID == "" || s.Label == "" && sectionLabel(it, s.ID) == "" }
+	unsectioned := func(s *op.ItemSection) bool {
+		return s == nil || s.ID == "" || s.Label == "" && sectionLabel(it, s.ID) == ""
+	}
 
 	var fields, loose []*op.ItemField
 	var labels []string
