@@ -204,3 +204,32 @@ func TestServiceAccountLive(t *testing.T) {
 	}
 	t.Logf("resolved %s: %d bytes", ref, res[0].Secret.Value.Len())
 }
+
+// TestServiceAccountMalformedTokenRealSDK runs 1Password's real SDK (its
+// core compiles in a few seconds, no network needed) with a token that is
+// not a service account token, and checks the error a person gets.
+func TestServiceAccountMalformedTokenRealSDK(t *testing.T) {
+	if newSDKClient == nil {
+		t.Skip("built with noonepassword_sdk")
+	}
+	if testing.Short() {
+		t.Skip("compiles the SDK's WebAssembly core (seconds); skipped with -short")
+	}
+	p, err := New(context.Background(), providers.Env{Getenv: func(k string) string {
+		return map[string]string{EnvServiceAccountToken: "ops_fakeNotAToken"}[k]
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	res := p.Fetch(ctx, parse(t, "op://Prod/Database/password"))
+	err = res[0].Err
+	if providers.KindOf(err) != providers.KindDenied || !strings.Contains(err.Error(), EnvServiceAccountToken) {
+		t.Fatalf("got %v (%v), want denied naming %s", err, providers.KindOf(err), EnvServiceAccountToken)
+	}
+	if strings.Contains(err.Error(), "ops_fakeNotAToken") {
+		t.Error("error shows the token")
+	}
+	t.Log(err)
+}
