@@ -1,0 +1,74 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sort"
+
+	"github.com/spf13/cobra"
+
+	"github.com/secretbroker/secretbroker/pipeline"
+	"github.com/secretbroker/secretbroker/spec"
+)
+
+// policySubcommands are the provider-specific `inject policy NAME`
+// commands; each provider's policy_<name>.go appends its own in init.
+var policySubcommands []func() *cobra.Command
+
+// Auditor compares a provider's live credential with what the spec needs.
+// broader is true when the credential can do more than the spec needs.
+type Auditor func(ctx context.Context, s *spec.Spec, stdout, stderr io.Writer) (broader bool, err error)
+
+// auditors are keyed by scheme; `inject policy audit` runs those whose
+// scheme the spec uses.
+var auditors = map[string]Auditor{}
+
+func newPolicyCommand() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "policy",
+		Short: "Print the minimal provider-side grant for the spec, or audit the live credentials",
+	}
+	for _, mk := range policySubcommands {
+		sub := mk()
+		addCommonFlags(sub.Flags())
+		c.AddCommand(sub)
+	}
+	audit := &cobra.Command{
+		Use:   "audit",
+		Short: "Exit 1 when a live credential is broader than the spec needs (0 when not, 69 when there is no credential)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, err := loadSpec(cmd)
+			if err != nil {
+				return err
+			}
+			schemes := s.Schemes()
+			sort.Strings(schemes)
+			broader, ran := false, 0
+			for _, sc := range schemes {
+				a, ok := auditors[sc]
+				if !ok {
+					fmt.Fprintf(cmd.ErrOrStderr(), "%s: no audit for this provider\n", sc)
+					continue
+				}
+				ran++
+				b, err := a(cmd.Context(), s, cmd.OutOrStdout(), cmd.ErrOrStderr())
+				if err != nil {
+					return pipeline.Exit(pipeline.ExitProvider, fmt.Errorf("%s audit: %w", sc, err))
+				}
+				broader = broader || b
+			}
+			if ran == 0 {
+				return pipeline.Exit(pipeline.ExitProvider, fmt.Errorf("nothing to audit: the spec uses no provider with a live credential to check"))
+			}
+			if broader {
+				return exitQuietly(1)
+			}
+			return nil
+		},
+	}
+	addCommonFlags(audit.Flags())
+	c.AddCommand(audit)
+	return c
+}

@@ -1,0 +1,261 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/secretbroker/secretbroker/pipeline"
+	"github.com/secretbroker/secretbroker/process"
+	"github.com/secretbroker/secretbroker/spec"
+)
+
+const runUsage = `inject [flags] [--] COMMAND [ARGS...]   resolve, write, exec (or --supervise)
+  inject check                            resolve and report per reference; write nothing
+  inject policy vault|aws|onepassword     print the minimal grant for the spec
+  inject policy audit                     compare the live credentials with the spec
+  inject version`
+
+func newRunCommand() *cobra.Command {
+	var o runOptions
+	c := &cobra.Command{
+		Use:           "inject [flags] [--] COMMAND [ARGS...]",
+		Short:         "Resolve secrets to tmpfs files, then start the app",
+		Long:          "Usage:\n  " + runUsage,
+		Args:          cobra.ArbitraryArgs,
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return o.run(cmd, args)
+		},
+	}
+	c.Flags().SetInterspersed(false) // everything after COMMAND belongs to the app
+	addCommonFlags(c.Flags())
+	c.Flags().BoolVar(&o.dryRun, "dry-run", false, "print the plan; fetch, write and start nothing")
+	c.Flags().BoolVar(&o.supervise, "supervise", false, "stay as the app's parent (PID 1): forward signals, reap zombies, wipe files on exit")
+	c.Flags().BoolVar(&o.signalGroup, "signal-group", false, "with --supervise, forward signals to the app's whole process group")
+	c.Flags().StringVar(&o.watch, "watch", "", "with --supervise, watch DIR and signal the app when a file changes")
+	c.Flags().StringVar(&o.reloadSignal, "reload-signal", "SIGHUP", "signal sent to the app on a change under --watch")
+	c.Flags().BoolVar(&o.restartOnChange, "restart-on-change", false, "restart the app instead of signalling it on a change under --watch")
+	return c
+}
+
+func addCommonFlags(f *pflag.FlagSet) {
+	spec.AddFlags(f)
+	f.String("log-level", "info", "debug, info, warn or error")
+	f.String("log-format", "text", "text or json")
+}
+
+type runOptions struct {
+	dryRun, supervise, signalGroup, restartOnChange bool
+	watch, reloadSignal                             string
+}
+
+// newLogger builds the slog logger from --log-level and --log-format.
+func newLogger(f *pflag.FlagSet, w io.Writer) (*slog.Logger, error) {
+	lvl, _ := f.GetString("log-level")
+	format, _ := f.GetString("log-format")
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(lvl)); err != nil {
+		return nil, pipeline.Exit(pipeline.ExitUsage, fmt.Errorf("--log-level %q: want debug, info, warn or error", lvl))
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, pipeline.Exit(pipeline.ExitUsage, fmt.Errorf("--log-format %q: want text or json", format))
+}
+
+// loadSpec loads the declaration from the command's flags, INJECT_* and
+// the environment, logging its warnings.
+func loadSpec(cmd *cobra.Command) (*spec.Spec, error) {
+	log, err := newLogger(cmd.Flags(), cmd.ErrOrStderr())
+	if err != nil {
+		return nil, err
+	}
+	s, err := spec.Load(cmd.Flags())
+	if err != nil {
+		return nil, pipeline.Exit(pipeline.ExitUsage, err)
+	}
+	s.Logger = log
+	for _, w := range s.Warnings {
+		log.Warn(w)
+	}
+	return s, nil
+}
+
+// stopSignals turns a terminating signal before the app starts into a
+// cancelled context and remembers which signal it was.
+func stopSignals() (context.Context, func() syscall.Signal, func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)
+	var got atomic.Int32
+	go func() {
+		if s, ok := <-ch; ok {
+			got.Store(int32(s.(syscall.Signal)))
+			cancel()
+		}
+	}()
+	return ctx, func() syscall.Signal { return syscall.Signal(got.Load()) }, func() { signal.Stop(ch); cancel() }
+}
+
+func (o *runOptions) run(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 && args[0] == "--" {
+		args = args[1:]
+	}
+	if len(args) == 0 && !o.dryRun {
+		return pipeline.Exit(pipeline.ExitUsage, fmt.Errorf("no command to run; usage:\n  %s", runUsage))
+	}
+	if (o.signalGroup || o.watch != "" || o.restartOnChange) && !o.supervise {
+		return pipeline.Exit(pipeline.ExitUsage, fmt.Errorf("--signal-group, --watch and --restart-on-change need --supervise"))
+	}
+	if o.watch != "" || o.restartOnChange {
+		return pipeline.Exit(pipeline.ExitUsage, fmt.Errorf("--watch and --restart-on-change are not implemented yet in this build"))
+	}
+	ctx, caught, stop := stopSignals()
+	defer stop()
+
+	s, err := loadSpec(cmd)
+	if err != nil {
+		return err
+	}
+	log := s.Logger
+	r, err := pipeline.New(s, log)
+	if err != nil {
+		return pipeline.Exit(pipeline.ExitUsage, err)
+	}
+	if err := r.CheckPolicy(); err != nil {
+		if o.dryRun {
+			printPlan(cmd.OutOrStdout(), r, s)
+		}
+		return err
+	}
+	if o.dryRun {
+		printPlan(cmd.OutOrStdout(), r, s)
+		return nil
+	}
+	// The app's path is checked before anything is fetched, so a typo in the
+	// command costs no provider call; 126/127 still win over nothing else.
+	d, err := r.OpenDir()
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	interrupted := func() error {
+		if sig := caught(); sig != 0 {
+			if werr := d.Wipe(); werr != nil {
+				log.Error("cannot remove written files", "err", werr)
+			}
+			return exitQuietly(128 + int(sig))
+		}
+		return nil
+	}
+	if err := r.Fetch(ctx); err != nil {
+		if ierr := interrupted(); ierr != nil {
+			return ierr
+		}
+		return err
+	}
+	defer r.WipeValues()
+	if err := r.Write(d); err != nil {
+		return err
+	}
+	env, err := r.AppEnv(d)
+	if err != nil {
+		d.Wipe()
+		return err
+	}
+	path, err := process.LookPath(args[0], env)
+	if err != nil {
+		d.Wipe()
+		return err
+	}
+	if err := interrupted(); err != nil {
+		return err
+	}
+	log.Info("secrets delivered", "count", len(d.Written()), "dir", d.Path)
+	for _, l := range r.Lifecycles() {
+		if err := l.Handoff(ctx, o.supervise); err != nil {
+			d.Wipe()
+			return pipeline.Exit(pipeline.ExitProvider, err)
+		}
+	}
+	r.WipeValues()
+	if err := process.DropPrivileges(s.User); err != nil {
+		d.Wipe()
+		return pipeline.Exit(pipeline.ExitUsage, err)
+	}
+	if !o.supervise {
+		stop()
+		signal.Reset()
+		d.Close()
+		return process.Exec(path, args, env)
+	}
+	stop()
+	code, err := process.Supervise(path, args, env, process.SuperviseOptions{
+		SignalGroup: o.signalGroup,
+		Logger:      log,
+		Started: func(ctx context.Context, pid int) {
+			for _, l := range r.Lifecycles() {
+				go l.Keep(ctx)
+			}
+		},
+	})
+	for _, l := range r.Lifecycles() {
+		if cerr := l.Close(context.Background()); cerr != nil {
+			log.Warn("cannot release provider resources", "err", cerr)
+		}
+	}
+	if werr := d.Wipe(); werr != nil {
+		log.Error("cannot remove secret files", "err", werr)
+	}
+	if err != nil {
+		return err
+	}
+	return exitQuietly(code)
+}
+
+// printPlan prints --dry-run's table: what would be fetched and written,
+// and what the policy says. It prints no value (nothing was fetched).
+func printPlan(w io.Writer, r *pipeline.Run, s *spec.Spec) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	owner := "inject's user"
+	if s.User != nil {
+		owner = s.User.String()
+	}
+	fmt.Fprintf(tw, "SECRET\tREFERENCE\tPROVIDER\tFILE\tMODE\tOWNER\tPOLICY\n")
+	for _, sec := range s.Secrets {
+		file := s.Dir + "/" + sec.Name
+		if sec.EnvVar != "" {
+			file += " (" + sec.EnvVar + ")"
+		}
+		if sec.ExposeAs != "" {
+			file += " +env " + sec.ExposeAs
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%#o\t%s\t%s\n", sec.Name, sec.Ref.Canonical(), sec.Ref.Scheme, file, sec.Mode, owner, r.Policies.Verdict(sec.Ref))
+	}
+	for _, t := range s.Templates {
+		fmt.Fprintf(tw, "%s\t(template %s)\t-\t%s\t%#o\t%s\t-\n", t.Dest, t.Source, s.Dir+"/"+t.Dest, t.Mode, owner)
+	}
+	tw.Flush()
+	if len(s.Secrets) == 0 && len(s.Templates) == 0 {
+		fmt.Fprintln(w, "(no secrets declared)")
+	}
+	if len(s.StripEnv) > 0 {
+		fmt.Fprintf(w, "strip from the app's environment: %s\n", strings.Join(s.StripEnv, ", "))
+	}
+}

@@ -1,0 +1,325 @@
+// Package pipeline is the path a secret takes, in the order CONTRACT.md
+// fixes (and so the exit code that wins when several things are wrong):
+// validate the declaration (64), check the policy (77), open the directory
+// (73), fetch (69), write (73), start the app (126/127). inject runs it once;
+// the broker reuses its steps on a schedule. It wires the packages and
+// holds no provider, file-system or process logic of its own.
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+
+	"github.com/secretbroker/secretbroker/policy"
+	"github.com/secretbroker/secretbroker/process"
+	"github.com/secretbroker/secretbroker/providers"
+	"github.com/secretbroker/secretbroker/secret"
+	"github.com/secretbroker/secretbroker/spec"
+	"github.com/secretbroker/secretbroker/tmpfs"
+)
+
+// Exit codes of CONTRACT.md.
+const (
+	ExitUsage    = 64
+	ExitProvider = 69
+	ExitDir      = 73
+	ExitWait     = 75
+	ExitPolicy   = 77
+)
+
+// ExitError carries the process exit code for an error.
+type ExitError struct {
+	Code int
+	Err  error
+}
+
+func (e *ExitError) Error() string { return e.Err.Error() }
+func (e *ExitError) Unwrap() error { return e.Err }
+
+// Exit wraps err with code; nil stays nil.
+func Exit(code int, err error) error {
+	if err == nil {
+		return nil
+	}
+	var ee *ExitError
+	if errors.As(err, &ee) {
+		return err
+	}
+	return &ExitError{Code: code, Err: err}
+}
+
+// CodeOf is the exit code for err: its ExitError's, else 1.
+func CodeOf(err error) int {
+	var ee *ExitError
+	if errors.As(err, &ee) {
+		return ee.Code
+	}
+	var se *process.StartError
+	if errors.As(err, &se) {
+		return se.Code
+	}
+	var pp spec.Problems
+	if errors.As(err, &pp) {
+		return ExitUsage
+	}
+	var d policy.Denied
+	if errors.As(err, &d) {
+		return ExitPolicy
+	}
+	var te *tmpfs.Error
+	if errors.As(err, &te) {
+		return ExitDir
+	}
+	return 1
+}
+
+// Run is one pass of the pipeline over a spec.
+type Run struct {
+	Spec *spec.Spec
+	Log  *slog.Logger
+
+	Policies  policy.Set
+	opened    map[string]providers.Provider
+	Delivered []Delivered
+}
+
+// Delivered is a secret that has a value (or was skipped as optional).
+type Delivered struct {
+	Secret  spec.Secret
+	Value   secret.Value
+	Meta    providers.Secret
+	Skipped bool // optional and not found
+}
+
+// New checks that every scheme the spec uses is built in.
+func New(s *spec.Spec, log *slog.Logger) (*Run, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	var probs spec.Problems
+	for _, sec := range s.Secrets {
+		if _, ok := providers.Lookup(sec.Ref.Scheme); !ok {
+			probs = append(probs, spec.Problem{Path: sec.Where, Msg: fmt.Sprintf("this build has no %s provider (built in: %s)", sec.Ref.Scheme, strings.Join(providers.Registered(), ", "))})
+		}
+	}
+	if len(probs) > 0 {
+		return nil, probs
+	}
+	return &Run{Spec: s, Log: log, opened: map[string]providers.Provider{}}, nil
+}
+
+// CheckPolicy loads the policies in force and checks the plan (77).
+func (r *Run) CheckPolicy() error {
+	set, notes, err := policy.LoadSet(r.Spec.PolicyFile)
+	for _, n := range notes {
+		r.Log.Warn(n)
+	}
+	if err != nil {
+		// An unreadable or malformed policy is a configuration error.
+		return Exit(ExitUsage, err)
+	}
+	r.Policies = set
+	plan := policy.Plan{Dir: r.Spec.Dir, AllowDisk: r.Spec.AllowDisk}
+	for _, s := range r.Spec.Secrets {
+		plan.Items = append(plan.Items, policy.Item{Name: s.Name, Ref: s.Ref, Exposed: s.ExposeAs != ""})
+	}
+	return Exit(ExitPolicy, set.Check(plan))
+}
+
+// OpenDir prepares the secrets directory (73).
+func (r *Run) OpenDir() (*tmpfs.Dir, error) {
+	d, err := tmpfs.Open(r.Spec.Dir, tmpfs.Options{
+		AllowDisk: r.Spec.AllowDisk,
+		Mount:     r.Spec.Mount,
+		Owner:     r.Spec.User,
+		Fallback:  !r.Spec.DirIsSet,
+		Logger:    r.Log,
+	})
+	if err != nil {
+		return nil, Exit(ExitDir, err)
+	}
+	if d.Path != r.Spec.Dir && len(r.Policies) > 0 {
+		// A fallback directory must pass the dirs: rule too.
+		plan := policy.Plan{Dir: d.Path}
+		if err := r.Policies.Check(plan); err != nil {
+			d.Close()
+			return nil, Exit(ExitPolicy, err)
+		}
+	}
+	return d, nil
+}
+
+func (r *Run) open(ctx context.Context, scheme string) (providers.Provider, error) {
+	reg, ok := providers.Lookup(scheme)
+	if !ok {
+		return nil, fmt.Errorf("no %s provider in this build", scheme)
+	}
+	p, err := reg.New(ctx, r.Spec.ProviderEnv(reg.Block))
+	if err != nil {
+		return nil, err
+	}
+	r.opened[scheme] = p
+	return p, nil
+}
+
+// Fetch resolves every secret under one --timeout. Optional secrets that
+// are not found are skipped; every other failure is returned, all at once,
+// with exit code 69.
+func (r *Run) Fetch(ctx context.Context) error {
+	res := providers.Resolve(ctx, r.Spec.Refs(), r.open, providers.Options{Timeout: r.Spec.Timeout})
+	var fails []string
+	seen := map[string]bool{}
+	r.Delivered = r.Delivered[:0]
+	for _, s := range r.Spec.Secrets {
+		if err := res.Err(s.Ref); err != nil {
+			if s.Optional && providers.KindOf(err) == providers.KindNotFound {
+				r.Log.Info("optional secret not found; skipped", "secret", s.Name, "ref", s.Ref.Raw)
+				r.Delivered = append(r.Delivered, Delivered{Secret: s, Skipped: true})
+				continue
+			}
+			if msg := err.Error(); !seen[msg] {
+				seen[msg] = true
+				fails = append(fails, fmt.Sprintf("%s (%s): %s", s.Name, s.Where, msg))
+			}
+			continue
+		}
+		got, _ := res.Get(s.Ref)
+		r.Delivered = append(r.Delivered, Delivered{Secret: s, Value: got.Value, Meta: got})
+	}
+	if len(fails) > 0 {
+		return Exit(ExitProvider, fmt.Errorf("%d secret(s) could not be resolved:\n  %s", len(fails), strings.Join(fails, "\n  ")))
+	}
+	return nil
+}
+
+// Providers are the providers Fetch opened.
+func (r *Run) Providers() map[string]providers.Provider { return r.opened }
+
+// Write checks sizes against the policy (77), then writes every secret and
+// template (73). On any failure it removes what it wrote.
+func (r *Run) Write(d *tmpfs.Dir) error {
+	var over policy.Denied
+	for _, x := range r.Delivered {
+		if x.Skipped {
+			continue
+		}
+		if v := r.Policies.CheckSize(x.Secret.Name, x.Value.Len()); v != nil {
+			over = append(over, *v)
+		}
+	}
+	if len(over) > 0 {
+		return Exit(ExitPolicy, over)
+	}
+	fail := func(err error) error {
+		if werr := d.Wipe(); werr != nil {
+			r.Log.Error("cannot remove files after a failed write", "err", werr)
+		}
+		return err
+	}
+	for _, x := range r.Delivered {
+		if x.Skipped {
+			continue
+		}
+		if err := d.Write(x.Secret.Name, x.Value.Reveal(), x.Secret.Mode); err != nil {
+			return fail(Exit(ExitDir, err))
+		}
+	}
+	for _, t := range r.Spec.Templates {
+		out, err := r.render(t)
+		if err != nil {
+			return fail(Exit(ExitUsage, fmt.Errorf("%s (%s): %v", t.Where, t.Source, err)))
+		}
+		err = d.Write(t.Dest, out, t.Mode)
+		clear(out)
+		if err != nil {
+			return fail(Exit(ExitDir, err))
+		}
+	}
+	return nil
+}
+
+// AppEnv builds the app's environment: NAME_FILE for each delivered
+// secret, expose_as values when asked (with a warning), without the
+// references, the credentials inject consumed, INJECT_* or strip_env.
+func (r *Run) AppEnv(d *tmpfs.Dir) ([]string, error) {
+	plan := process.EnvPlan{
+		Base:     r.Spec.Environ,
+		Remove:   map[string]bool{},
+		Set:      map[string]string{},
+		StillRef: func(v string) bool { _, err := providers.ParseRef(v); return r.Spec.IsEnvRef(v) && err == nil },
+	}
+	for _, name := range r.Spec.StripEnv {
+		plan.Remove[name] = true
+	}
+	for scheme, p := range r.opened {
+		for _, name := range process.ConsumedCredentials[scheme] {
+			plan.Remove[name] = true
+		}
+		if c, ok := p.(providers.EnvConsumer); ok {
+			for _, name := range c.ConsumedEnv() {
+				plan.Remove[name] = true
+			}
+		}
+	}
+	for _, x := range r.Delivered {
+		if x.Secret.FromEnv != "" {
+			plan.Remove[x.Secret.FromEnv] = true
+		}
+		if x.Skipped {
+			continue
+		}
+		if x.Secret.EnvVar != "" {
+			plan.Set[x.Secret.EnvVar] = d.File(x.Secret.Name)
+		}
+		if x.Secret.ExposeAs != "" {
+			r.Log.Warn("secret value placed in the environment (expose_as): child processes and /proc/PID/environ can read it", "secret", x.Secret.Name, "variable", x.Secret.ExposeAs)
+			plan.Set[x.Secret.ExposeAs] = string(x.Value.Reveal())
+		}
+	}
+	env, err := plan.Build()
+	return env, Exit(ExitUsage, err)
+}
+
+// Lifecycles are the opened providers that hold something alive.
+func (r *Run) Lifecycles() []providers.Lifecycle {
+	var out []providers.Lifecycle
+	names := make([]string, 0, len(r.opened))
+	for n := range r.opened {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if l, ok := r.opened[n].(providers.Lifecycle); ok {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// WipeValues zeroes the fetched values held in memory.
+func (r *Run) WipeValues() {
+	for _, x := range r.Delivered {
+		x.Value.Wipe()
+	}
+}
+
+func (r *Run) render(t spec.Template) ([]byte, error) {
+	values := map[string]Delivered{}
+	for _, x := range r.Delivered {
+		values[x.Secret.Name] = x
+	}
+	return spec.Render(t, func(name string) ([]byte, error) {
+		x, ok := values[name]
+		switch {
+		case !ok:
+			return nil, fmt.Errorf("secret %q is not declared", name)
+		case x.Skipped:
+			return nil, fmt.Errorf("secret %q is optional and was not found", name)
+		}
+		return x.Value.Reveal(), nil
+	})
+}

@@ -1,0 +1,141 @@
+package policy
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/secretbroker/secretbroker/providers"
+)
+
+func ref(t *testing.T, s string) providers.Ref {
+	t.Helper()
+	r, err := providers.ParseRef(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func TestAllows(t *testing.T) {
+	p, err := Parse("test", []byte(`
+allow: ["vault://secret/app/*", "aws-sm://prod/**", "op://Prod/GitHub/*"]
+deny:  ["vault://secret/app/admin*"]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		ref  string
+		want bool
+	}{
+		{"vault://secret/app/db#password", true},
+		{"vault://secret/app/db?version=2#password", true},
+		{"vault://secret/app/admin#x", false},
+		{"vault://secret/app/administrator", false},
+		{"vault://secret/app/db/nested", false}, // * is one segment
+		{"vault://secret/other", false},
+		{"aws-sm://prod/a/b/c#k", true},
+		{"aws-sm://prod", false},
+		{"aws-sm://production/x", false},
+		{"op://prod/github/token", true}, // 1Password names are case-insensitive
+		{"file://x.yaml#k", false},
+	}
+	for _, tt := range tests {
+		if got, why := p.Allows(ref(t, tt.ref)); got != tt.want {
+			t.Errorf("Allows(%s) = %v (%s), want %v", tt.ref, got, why, tt.want)
+		}
+	}
+}
+
+func TestCheckReportsEverything(t *testing.T) {
+	p, _ := Parse("p.yaml", []byte("allow: [\"vault://secret/app/*\"]\ndirs: [/run/secretbroker]\n"))
+	plan := Plan{
+		Items: []Item{
+			{Name: "a", Ref: ref(t, "vault://secret/app/a")},
+			{Name: "b", Ref: ref(t, "vault://secret/other/b")},
+			{Name: "c", Ref: ref(t, "vault://secret/app/c"), Exposed: true},
+		},
+		Dir:       "/tmp/x",
+		AllowDisk: true,
+	}
+	err := Set{p}.Check(plan)
+	var d Denied
+	if !errors.As(err, &d) || len(d) != 4 {
+		t.Fatalf("got %v, want 4 violations (b, c exposed, allow-disk, dir)", err)
+	}
+	for _, want := range []string{"secret b", "allow_env_exposure", "--allow-disk", "dir /tmp/x"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("missing %q in %v", want, err)
+		}
+	}
+}
+
+func TestEmptyAllowDeniesAll(t *testing.T) {
+	p, _ := Parse("p", []byte("allow_disk: true\n"))
+	if ok, why := p.Allows(ref(t, "vault://secret/x")); ok || !strings.Contains(why, "allows nothing") {
+		t.Fatalf("got %v %q", ok, why)
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	for _, bad := range []string{
+		"alow: [x]",                         // misspelt key
+		`allow: ["s3://bucket/*"]`,          // unknown scheme
+		`allow: ["vault://secret/app#key"]`, // per key
+		"dirs: [relative]",
+		"max_secret_bytes: -1",
+	} {
+		if _, err := Parse("p", []byte(bad)); err == nil {
+			t.Errorf("Parse(%q) succeeded", bad)
+		}
+	}
+}
+
+func TestSize(t *testing.T) {
+	p, _ := Parse("p", []byte("max_secret_bytes: 4\n"))
+	if v := (Set{p}).CheckSize("s", 5); v == nil {
+		t.Fatal("5 bytes over a 4-byte limit passed")
+	}
+	if v := (Set{p}).CheckSize("s", 4); v != nil {
+		t.Fatal(v)
+	}
+}
+
+func TestGuardrail(t *testing.T) {
+	dir := t.TempDir()
+	old := GuardrailPath
+	GuardrailPath = filepath.Join(dir, "policy.yaml")
+	t.Cleanup(func() { GuardrailPath = old })
+
+	set, _, err := LoadSet("")
+	if err != nil || len(set) != 0 {
+		t.Fatalf("no guardrail: %v %v", set, err)
+	}
+	os.WriteFile(GuardrailPath, []byte("allow: [\"vault://secret/**\"]\n"), 0o644)
+	own := filepath.Join(dir, "own.yaml")
+	os.WriteFile(own, []byte("allow: [\"vault://**\", \"aws-sm://**\"]\n"), 0o644)
+	if os.Getuid() != 0 {
+		t.Skip("the guardrail must be root-owned; run as root to test it")
+	}
+	set, _, err = LoadSet(own)
+	if err != nil || len(set) != 2 {
+		t.Fatalf("got %d policies, %v", len(set), err)
+	}
+	// The workload's own policy allows aws-sm, the guardrail does not: denied.
+	if err := set.Check(Plan{Items: []Item{{Name: "x", Ref: ref(t, "aws-sm://prod/x")}}}); err == nil {
+		t.Fatal("the guardrail did not apply")
+	}
+	os.Chmod(GuardrailPath, 0o666)
+	if _, _, err := LoadSet(own); err == nil || !strings.Contains(err.Error(), "writable") {
+		t.Fatalf("world-writable guardrail accepted: %v", err)
+	}
+	os.Chmod(GuardrailPath, 0o644)
+	os.Chown(GuardrailPath, 1000, 1000)
+	set, notes, err := LoadSet(own)
+	if err != nil || len(set) != 1 || len(notes) != 1 {
+		t.Fatalf("non-root guardrail: %d policies, notes %v, %v", len(set), notes, err)
+	}
+}

@@ -1,0 +1,533 @@
+package spec
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"text/template"
+	"time"
+
+	"github.com/go-viper/mapstructure/v2"
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+
+	"github.com/secretbroker/secretbroker/identity"
+	"github.com/secretbroker/secretbroker/providers"
+	"github.com/secretbroker/secretbroker/tmpfs"
+)
+
+// AddFlags declares the flags inject and broker share (CONTRACT.md).
+func AddFlags(f *pflag.FlagSet) {
+	f.String("config", "", "config file (YAML); also INJECT_CONFIG")
+	f.String("dir", DefaultDir, "directory for secret files; must be tmpfs or ramfs")
+	f.String("user", "", "run the app as UID[:GID] or NAME[:GROUP]; owns the files")
+	f.String("policy", "", "policy file (deny by default)")
+	f.Duration("timeout", 30*time.Second, "deadline for resolving every secret")
+	f.Bool("allow-disk", false, "accept a disk-backed directory")
+	f.Bool("mount", false, "mount a tmpfs on --dir when it is not one")
+	f.Bool("strict", false, "reject unknown config keys instead of warning")
+}
+
+// fileSecret and fileTemplate are the config file's shapes.
+type fileSecret struct {
+	Name     string  `mapstructure:"name"`
+	Ref      string  `mapstructure:"ref"`
+	Mode     any     `mapstructure:"mode"`
+	Env      *string `mapstructure:"env"`
+	ExposeAs string  `mapstructure:"expose_as"`
+	Optional bool    `mapstructure:"optional"`
+}
+
+type fileTemplate struct {
+	Source string `mapstructure:"source"`
+	Dest   string `mapstructure:"dest"`
+	Mode   any    `mapstructure:"mode"`
+}
+
+// knownKeys are the top-level keys of CONTRACT.md.
+var knownKeys = map[string]bool{
+	"dir": true, "user": true, "policy": true, "strip_env": true, "env_schemes": true,
+	"secrets": true, "templates": true, "providers": true, "timeout": true,
+	"allow_disk": true, "mount": true, "strict": true,
+	"refresh": true, "max_staleness": true, "listen": true, "notify": true, "wipe_on_exit": true,
+}
+
+var (
+	secretKeys   = map[string]bool{"name": true, "ref": true, "mode": true, "env": true, "expose_as": true, "optional": true}
+	templateKeys = map[string]bool{"source": true, "dest": true, "mode": true}
+	envNameRE    = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+)
+
+// Load reads the declaration from flags (which must have been declared with
+// AddFlags, plus any others the caller binds), INJECT_* variables, the config
+// file and environment references. It returns *Spec with warnings, or
+// Problems listing everything wrong.
+func Load(flags *pflag.FlagSet) (*Spec, error) {
+	env := environ()
+	v := viper.New()
+	v.SetEnvPrefix("INJECT")
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_", "-", "_"))
+	v.AutomaticEnv()
+	for _, name := range []string{"config", "dir", "user", "policy", "timeout", "allow-disk", "mount", "strict",
+		"refresh", "max-staleness", "listen", "wipe-on-exit"} {
+		if f := flags.Lookup(name); f != nil {
+			_ = v.BindPFlag(strings.ReplaceAll(name, "-", "_"), f)
+		}
+	}
+	v.SetDefault("dir", DefaultDir)
+	v.SetDefault("timeout", 30*time.Second)
+	v.SetDefault("refresh", 5*time.Minute)
+	v.SetDefault("max_staleness", time.Hour)
+	v.SetDefault("listen", "127.0.0.1:9102")
+
+	s := &Spec{Environ: env, Providers: map[string]map[string]any{}}
+	var probs Problems
+	var unknown []string
+
+	if cfg := v.GetString("config"); cfg != "" {
+		s.ConfigFile = cfg
+		v.SetConfigFile(cfg)
+		v.SetConfigType("yaml")
+		if err := v.ReadInConfig(); err != nil {
+			var pe *fs.PathError
+			switch {
+			case errors.As(err, &pe):
+				probs.add("config", "cannot read %s: %v", cfg, pe.Err)
+			default:
+				probs.add("config", "%s is not valid YAML: %v", cfg, err)
+			}
+			return nil, probs
+		}
+		for _, k := range topLevelKeys(cfg) {
+			if !knownKeys[k] {
+				unknown = append(unknown, k)
+			}
+		}
+	}
+
+	s.Dir = v.GetString("dir")
+	s.DirIsSet = v.IsSet("dir") && (flagChanged(flags, "dir") || v.InConfig("dir") || os.Getenv("INJECT_DIR") != "")
+	if !filepath.IsAbs(s.Dir) {
+		probs.add("dir", "%q is not an absolute path", s.Dir)
+	}
+	if u := v.GetString("user"); u != "" {
+		id, err := identity.Parse(u)
+		if err != nil {
+			probs.add("user", "%v", err)
+		}
+		s.User = id
+	}
+	s.PolicyFile = v.GetString("policy")
+	s.StripEnv = stringList(v, "strip_env")
+	s.EnvSchemes = stringList(v, "env_schemes")
+	if !v.IsSet("env_schemes") {
+		s.EnvSchemes = append([]string(nil), DefaultEnvSchemes...)
+	}
+	for _, sc := range s.EnvSchemes {
+		if !providers.KnownScheme(sc) {
+			probs.add("env_schemes", "unknown scheme %q (known: %s)", sc, strings.Join(providers.Schemes(), ", "))
+		}
+	}
+	for _, name := range s.StripEnv {
+		if !envNameRE.MatchString(name) {
+			probs.add("strip_env", "%q is not a variable name", name)
+		}
+	}
+	s.Timeout = duration(v, "timeout", &probs)
+	if s.Timeout <= 0 {
+		probs.add("timeout", "must be positive")
+	}
+	s.AllowDisk = v.GetBool("allow_disk")
+	s.Mount = v.GetBool("mount")
+	s.Strict = v.GetBool("strict")
+	s.Refresh = duration(v, "refresh", &probs)
+	s.MaxStaleness = duration(v, "max_staleness", &probs)
+	s.Listen = v.GetString("listen")
+	s.WipeOnExit = v.GetBool("wipe_on_exit")
+	if n := v.Get("notify"); n != nil {
+		if err := decode(n, &s.Notify); err != nil {
+			probs.add("notify", "%v", err)
+		}
+	}
+	if p, ok := v.Get("providers").(map[string]any); ok {
+		for name, block := range p {
+			m, ok := block.(map[string]any)
+			if !ok {
+				probs.add("providers."+name, "want a mapping")
+				continue
+			}
+			s.Providers[name] = m
+		}
+	} else if v.IsSet("providers") && v.Get("providers") != nil {
+		probs.add("providers", "want a mapping of provider blocks")
+	}
+
+	configDir := "."
+	if s.ConfigFile != "" {
+		configDir = filepath.Dir(s.ConfigFile)
+	}
+	s.loadSecrets(v.Get("secrets"), &probs, &unknown)
+	s.loadEnvRefs(&probs)
+	s.loadTemplates(v.Get("templates"), configDir, &probs, &unknown)
+	s.checkCollisions(&probs)
+
+	sort.Strings(unknown)
+	for _, k := range unknown {
+		if s.Strict {
+			probs.add(k, "unknown key (--strict)")
+		} else {
+			s.Warnings = append(s.Warnings, fmt.Sprintf("%s: unknown key, ignored (it may be meant for another program; --strict rejects it)", k))
+		}
+	}
+	if len(probs) > 0 {
+		return nil, probs
+	}
+	return s, nil
+}
+
+func flagChanged(f *pflag.FlagSet, name string) bool {
+	fl := f.Lookup(name)
+	return fl != nil && fl.Changed
+}
+
+// topLevelKeys reads the file's own keys; viper's AllKeys mixes in defaults
+// and flags and flattens nested maps.
+func topLevelKeys(path string) []string {
+	v := viper.New()
+	v.SetConfigFile(path)
+	v.SetConfigType("yaml")
+	if v.ReadInConfig() != nil {
+		return nil
+	}
+	var out []string
+	for k := range v.AllSettings() {
+		out = append(out, k)
+	}
+	return out
+}
+
+// stringList accepts a YAML list, or a comma-separated string (the form
+// INJECT_ENV_SCHEMES=vault,op takes).
+func stringList(v *viper.Viper, key string) []string {
+	var out []string
+	switch x := v.Get(key).(type) {
+	case string:
+		for _, p := range strings.Split(x, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				out = append(out, p)
+			}
+		}
+	case []any:
+		for _, e := range x {
+			out = append(out, fmt.Sprint(e))
+		}
+	case []string:
+		out = x
+	}
+	return out
+}
+
+func duration(v *viper.Viper, key string, probs *Problems) time.Duration {
+	switch x := v.Get(key).(type) {
+	case time.Duration:
+		return x
+	case string:
+		d, err := time.ParseDuration(x)
+		if err != nil {
+			probs.add(key, "%q is not a duration (e.g. 30s, 5m)", x)
+		}
+		return d
+	case int:
+		probs.add(key, "%d has no unit; write e.g. %ds", x, x)
+	case nil:
+	default:
+		probs.add(key, "want a duration such as 30s, got %v", x)
+	}
+	return 0
+}
+
+func decode(in any, out any) error {
+	d, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{Result: out, ErrorUnused: true, WeaklyTypedInput: true})
+	if err != nil {
+		return err
+	}
+	return d.Decode(in)
+}
+
+func mapKeys(in any) []string {
+	m, ok := in.(map[string]any)
+	if !ok {
+		return nil
+	}
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+// parseMode reads "0400" (a string, as CONTRACT.md writes it) or a YAML
+// integer (0400 unquoted is octal in YAML 1.1 and decodes to 256).
+func parseMode(in any) (fs.FileMode, error) {
+	switch x := in.(type) {
+	case nil:
+		return 0o400, nil
+	case string:
+		n, err := strconv.ParseUint(strings.TrimPrefix(x, "0o"), 8, 32)
+		if err != nil {
+			return 0, fmt.Errorf("%q is not an octal mode such as \"0400\"", x)
+		}
+		return checkMode(fs.FileMode(n))
+	case int:
+		return checkMode(fs.FileMode(x))
+	}
+	return 0, fmt.Errorf("want an octal mode such as \"0400\", got %v", in)
+}
+
+func checkMode(m fs.FileMode) (fs.FileMode, error) {
+	if m > 0o777 {
+		return 0, fmt.Errorf("%#o is not a permission mode (0000-0777)", m)
+	}
+	if m&0o002 != 0 {
+		return 0, fmt.Errorf("%#o makes the secret writable by everyone", m)
+	}
+	if m&0o400 == 0 {
+		return 0, fmt.Errorf("%#o does not let the owner read the secret", m)
+	}
+	return m, nil
+}
+
+// CheckName is tmpfs.CheckName: the file-name rule belongs to the directory.
+var CheckName = tmpfs.CheckName
+
+func defaultEnvVar(name string) string {
+	up := strings.ToUpper(strings.NewReplacer(".", "_", "-", "_").Replace(name))
+	return up + "_FILE"
+}
+
+func (s *Spec) loadSecrets(raw any, probs *Problems, unknown *[]string) {
+	if raw == nil {
+		return
+	}
+	list, ok := raw.([]any)
+	if !ok {
+		probs.add("secrets", "want a list")
+		return
+	}
+	for i, item := range list {
+		where := fmt.Sprintf("secrets[%d]", i)
+		for _, k := range mapKeys(item) {
+			if !secretKeys[k] {
+				*unknown = append(*unknown, where+"."+k)
+			}
+		}
+		var fsec fileSecret
+		d, _ := mapstructure.NewDecoder(&mapstructure.DecoderConfig{Result: &fsec, WeaklyTypedInput: true})
+		if err := d.Decode(item); err != nil {
+			probs.add(where, "%v", err)
+			continue
+		}
+		sec := Secret{Name: fsec.Name, ExposeAs: fsec.ExposeAs, Optional: fsec.Optional, Where: where}
+		nameErr := CheckName(fsec.Name)
+		if nameErr != nil {
+			probs.add(where+".name", "%v", nameErr)
+		}
+		if fsec.Ref == "" {
+			probs.add(where+".ref", "missing")
+		} else if r, err := providers.ParseRef(fsec.Ref); err != nil {
+			probs.add(where+".ref", "%v", err)
+		} else {
+			sec.Ref = r
+		}
+		m, err := parseMode(fsec.Mode)
+		if err != nil {
+			probs.add(where+".mode", "%v", err)
+		}
+		sec.Mode = m
+		if fsec.Env != nil {
+			sec.EnvVar = *fsec.Env
+		} else if nameErr == nil {
+			sec.EnvVar = defaultEnvVar(fsec.Name)
+		}
+		if sec.EnvVar != "" && !envNameRE.MatchString(sec.EnvVar) {
+			probs.add(where+".env", "%q is not a variable name", sec.EnvVar)
+		}
+		if sec.ExposeAs != "" && !envNameRE.MatchString(sec.ExposeAs) {
+			probs.add(where+".expose_as", "%q is not a variable name", sec.ExposeAs)
+		}
+		s.Secrets = append(s.Secrets, sec)
+	}
+}
+
+// loadEnvRefs turns DB_PASSWORD=vault://... into a secret db_password with
+// DB_PASSWORD_FILE pointing at it.
+func (s *Spec) loadEnvRefs(probs *Problems) {
+	for _, kv := range s.Environ {
+		k, val, ok := strings.Cut(kv, "=")
+		if !ok || strings.HasPrefix(k, "INJECT_") {
+			continue
+		}
+		if !s.IsEnvRef(val) {
+			continue
+		}
+		where := "env " + k
+		r, err := providers.ParseRef(val)
+		if err != nil {
+			probs.add(where, "%v", err)
+			continue
+		}
+		name := strings.ToLower(k)
+		if err := CheckName(name); err != nil {
+			probs.add(where, "cannot become a secret file: %v", err)
+			continue
+		}
+		s.Secrets = append(s.Secrets, Secret{Name: name, Ref: r, Mode: 0o400, EnvVar: k + "_FILE", FromEnv: k, Where: where})
+	}
+}
+
+// IsEnvRef reports whether an environment value is meant as a reference:
+// it starts with SCHEME:// for a scheme in env_schemes.
+func (s *Spec) IsEnvRef(val string) bool {
+	for _, sc := range s.EnvSchemes {
+		if strings.HasPrefix(val, sc+"://") {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Spec) loadTemplates(raw any, configDir string, probs *Problems, unknown *[]string) {
+	if raw == nil {
+		return
+	}
+	list, ok := raw.([]any)
+	if !ok {
+		probs.add("templates", "want a list")
+		return
+	}
+	names := map[string]bool{}
+	for _, sec := range s.Secrets {
+		names[sec.Name] = true
+	}
+	for i, item := range list {
+		where := fmt.Sprintf("templates[%d]", i)
+		for _, k := range mapKeys(item) {
+			if !templateKeys[k] {
+				*unknown = append(*unknown, where+"."+k)
+			}
+		}
+		var ft fileTemplate
+		d, _ := mapstructure.NewDecoder(&mapstructure.DecoderConfig{Result: &ft, WeaklyTypedInput: true})
+		if err := d.Decode(item); err != nil {
+			probs.add(where, "%v", err)
+			continue
+		}
+		t := Template{Dest: ft.Dest, Where: where}
+		if err := CheckName(ft.Dest); err != nil {
+			probs.add(where+".dest", "%v", err)
+		}
+		m, err := parseMode(ft.Mode)
+		if err != nil {
+			probs.add(where+".mode", "%v", err)
+		}
+		t.Mode = m
+		if ft.Source == "" {
+			probs.add(where+".source", "missing")
+			continue
+		}
+		t.Source = ft.Source
+		if !filepath.IsAbs(t.Source) {
+			t.Source = filepath.Join(configDir, t.Source)
+		}
+		b, err := os.ReadFile(t.Source)
+		if err != nil {
+			probs.add(where+".source", "cannot read %s: %v", t.Source, unwrapPath(err))
+			continue
+		}
+		t.Text = string(b)
+		if err := CheckTemplate(t.Text, names); err != nil {
+			probs.add(where+".source", "%s: %v", t.Source, err)
+		}
+		s.Templates = append(s.Templates, t)
+	}
+}
+
+func unwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// CheckTemplate parses a template and runs it once against empty stand-in
+// values, so a syntax error or a secret name that is not declared is a
+// configuration error (64) before anything is fetched.
+func CheckTemplate(text string, declared map[string]bool) error {
+	stub := func(name string) ([]byte, error) {
+		if !declared[name] {
+			return nil, fmt.Errorf("secret %q is not declared", name)
+		}
+		return []byte("{}"), nil
+	}
+	t, err := template.New("t").Option("missingkey=error").Funcs(TemplateFuncs(stub)).Parse(text)
+	if err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	if err := t.Execute(&buf, nil); err != nil {
+		// A stand-in value cannot satisfy every JSON path; only undeclared
+		// names are certain errors.
+		if strings.Contains(err.Error(), "is not declared") {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Spec) checkCollisions(probs *Problems) {
+	inEnv := map[string]bool{}
+	for _, kv := range s.Environ {
+		k, _, _ := strings.Cut(kv, "=")
+		inEnv[k] = true
+	}
+	byName := map[string]string{}
+	byVar := map[string]string{}
+	for _, sec := range s.Secrets {
+		if sec.Name == "" {
+			continue
+		}
+		if prev, ok := byName[sec.Name]; ok {
+			probs.add(sec.Where, "secret file %q is also declared by %s", sec.Name, prev)
+		} else {
+			byName[sec.Name] = sec.Where
+		}
+		for _, v := range []string{sec.EnvVar, sec.ExposeAs} {
+			if v == "" {
+				continue
+			}
+			if prev, ok := byVar[v]; ok {
+				probs.add(sec.Where, "variable %s is also set by %s", v, prev)
+				continue
+			}
+			byVar[v] = sec.Where
+			if inEnv[v] {
+				probs.add(sec.Where, "variable %s already exists in the environment; rename it (env: / expose_as:) or unset it", v)
+			}
+		}
+	}
+	for _, t := range s.Templates {
+		if prev, ok := byName[t.Dest]; ok && t.Dest != "" {
+			probs.add(t.Where+".dest", "file %q is also written by %s", t.Dest, prev)
+		} else {
+			byName[t.Dest] = t.Where
+		}
+	}
+}

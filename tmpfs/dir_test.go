@@ -1,0 +1,186 @@
+package tmpfs
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/secretbroker/secretbroker/identity"
+)
+
+// shmDir makes a directory on /dev/shm, which is tmpfs on Linux.
+func shmDir(t *testing.T) string {
+	t.Helper()
+	d, err := os.MkdirTemp("/dev/shm", "tmpfs-test")
+	if err != nil {
+		t.Skip("no /dev/shm:", err)
+	}
+	t.Cleanup(func() { os.RemoveAll(d) })
+	if mem, _ := IsMemory(d); !mem {
+		t.Skip("/dev/shm is not tmpfs here")
+	}
+	return d
+}
+
+func TestWriteAtomicModeOwner(t *testing.T) {
+	d, err := Open(shmDir(t), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if err := d.Write("db_password", []byte("fake-1"), 0o400); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Write("db_password", []byte("fake-2"), 0o440); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(d.File("db_password"))
+	if err != nil || fi.Mode().Perm() != 0o440 {
+		t.Fatalf("mode %v, %v", fi.Mode(), err)
+	}
+	b, _ := os.ReadFile(d.File("db_password"))
+	if string(b) != "fake-2" {
+		t.Fatalf("content %q", b)
+	}
+	entries, _ := os.ReadDir(d.Path)
+	if len(entries) != 1 {
+		t.Fatalf("temp files left behind: %v", entries)
+	}
+	if err := d.Wipe(); err != nil {
+		t.Fatal(err)
+	}
+	if entries, _ := os.ReadDir(d.Path); len(entries) != 0 {
+		t.Fatalf("wipe left %v", entries)
+	}
+}
+
+func TestHostileNames(t *testing.T) {
+	d, err := Open(shmDir(t), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	for _, name := range []string{"../x", "a/b", ".hidden", "nul\x00byte", "", ".", "..", strings.Repeat("a", 256)} {
+		if err := d.Write(name, []byte("fake"), 0o400); err == nil {
+			t.Errorf("Write(%q) succeeded", name)
+		}
+	}
+	if entries, _ := os.ReadDir(d.Path); len(entries) != 0 {
+		t.Fatalf("hostile names wrote %v", entries)
+	}
+	if _, err := os.Stat(filepath.Join(filepath.Dir(d.Path), "x")); err == nil {
+		t.Fatal("../x escaped the directory")
+	}
+}
+
+func TestSymlinkAtName(t *testing.T) {
+	base := shmDir(t)
+	outside := filepath.Join(base, "outside")
+	os.WriteFile(outside, []byte("original"), 0o600)
+	dir := filepath.Join(base, "secrets")
+	os.Mkdir(dir, 0o700)
+	os.Symlink(outside, filepath.Join(dir, "token"))
+	d, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	err = d.Write("token", []byte("fake"), 0o400)
+	if err == nil || !strings.Contains(err.Error(), "symlink") {
+		t.Fatalf("wrote over a planted symlink: %v", err)
+	}
+	if b, _ := os.ReadFile(outside); string(b) != "original" {
+		t.Fatal("the symlink's target was changed")
+	}
+}
+
+func TestDirIsSymlink(t *testing.T) {
+	base := shmDir(t)
+	real := filepath.Join(base, "real")
+	os.Mkdir(real, 0o700)
+	link := filepath.Join(base, "link")
+	os.Symlink(real, link)
+	if _, err := Open(link, Options{}); err == nil || !strings.Contains(err.Error(), "symlink") {
+		t.Fatalf("accepted a symlinked directory: %v", err)
+	}
+}
+
+func TestDiskRefused(t *testing.T) {
+	dir := t.TempDir()
+	if mem, _ := IsMemory(dir); mem {
+		t.Skip("the temp dir is memory-backed here; no disk to refuse")
+	}
+	_, err := Open(dir, Options{})
+	if err == nil || !strings.Contains(err.Error(), "disk-backed") {
+		t.Fatalf("disk dir accepted: %v", err)
+	}
+	d, err := Open(dir, Options{AllowDisk: true})
+	if err != nil {
+		t.Fatalf("--allow-disk: %v", err)
+	}
+	d.Close()
+}
+
+func TestMissingExplicitDir(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "nope", "deeper")
+	_, err := Open(dir, Options{})
+	if err == nil || !strings.Contains(err.Error(), "does not exist") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestFallback(t *testing.T) {
+	xdg := shmDir(t)
+	t.Setenv("XDG_RUNTIME_DIR", xdg)
+	missing := filepath.Join(t.TempDir(), "missing", "secretbroker")
+	d, err := Open(missing, Options{Fallback: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if d.Path != filepath.Join(xdg, "secretbroker") {
+		t.Fatalf("fell back to %s", d.Path)
+	}
+	fi, _ := os.Stat(d.Path)
+	if fi.Mode().Perm() != 0o700 {
+		t.Fatalf("fallback mode %v", fi.Mode())
+	}
+	// A fallback someone else made, or with a loose mode, is refused.
+	os.Chmod(d.Path, 0o755)
+	t.Setenv("XDG_RUNTIME_DIR", xdg)
+	d2, err := Open(missing, Options{Fallback: true})
+	if err == nil && d2.Path == d.Path {
+		t.Fatal("accepted a 0755 fallback")
+	}
+	if d2 != nil {
+		d2.Close()
+	}
+}
+
+func TestOwner(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root to chown")
+	}
+	dir := filepath.Join(shmDir(t), "s")
+	os.Mkdir(dir, 0o1777)
+	d, err := Open(dir, Options{Owner: &identity.Identity{UID: 1000, GID: 1000}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if err := d.Write("k", []byte("fake"), 0o400); err != nil {
+		t.Fatal(err)
+	}
+	for p, mode := range map[string]uint32{dir: 0o700, d.File("k"): 0o400} {
+		var st unix.Stat_t
+		if err := unix.Stat(p, &st); err != nil {
+			t.Fatal(err)
+		}
+		if st.Uid != 1000 || st.Gid != 1000 || st.Mode&0o7777 != mode {
+			t.Errorf("%s: owner %d:%d mode %o, want 1000:1000 %o", p, st.Uid, st.Gid, st.Mode&0o7777, mode)
+		}
+	}
+}
