@@ -41,7 +41,7 @@ func TestScripts(t *testing.T) {
 			}
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},
-		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+		Cmds: withScriptCmds(map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"noleak": func(ts *testscript.TestScript, neg bool, args []string) {
 				files := []string{"stdout", "stderr"}
 				if len(args) > 0 {
@@ -54,6 +54,17 @@ func TestScripts(t *testing.T) {
 					}
 				}
 			},
-		},
+		}),
 	})
+}
+
+// scriptCmds are more testscript commands, added by other _test.go files'
+// init functions (opconnect in onepassword_test.go).
+var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []string){}
+
+func withScriptCmds(m map[string]func(ts *testscript.TestScript, neg bool, args []string)) map[string]func(ts *testscript.TestScript, neg bool, args []string) {
+	for k, v := range scriptCmds {
+		m[k] = v
+	}
+	return m
 }

@@ -185,9 +185,13 @@ func quoteList(names []string) string {
 	if len(names) == 0 {
 		return "(none)"
 	}
-	q := make([]string, len(names))
-	for i, n := range names {
-		q[i] = strconv.Quote(n)
+	seen := map[string]bool{}
+	q := make([]string, 0, len(names))
+	for _, n := range names {
+		if !seen[n] {
+			seen[n] = true
+			q = append(q, strconv.Quote(n))
+		}
 	}
 	sort.Strings(q)
 	const max = 30

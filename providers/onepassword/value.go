@@ -65,7 +65,13 @@ func (p *connectProvider) value(ctx context.Context, ref providers.Ref, v vaultI
 			continue
 		}
 		if f.Label != "" {
-			labels = append(labels, f.Label)
+			l := f.Label
+			if section == "" && f.Section != nil {
+				if sl := sectionLabel(it, f.Section.ID); sl != "" {
+					l = sl + "/" + l
+				}
+			}
+			labels = append(labels, l)
 		}
 		if strings.EqualFold(f.Label, field) || strings.EqualFold(f.ID, field) {
 			fields = append(fields, f)
