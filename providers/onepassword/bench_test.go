@@ -14,15 +14,31 @@ import (
 //
 //	go test -run XXX -bench Binary -benchtime 50x ./providers/onepassword/
 func BenchmarkBinary(b *testing.B) {
-	dir := b.TempDir()
-	builds := []struct{ name, tags string }{
+	benchBuilds(b, "./internal/sizemain", []string{}, []build{
 		{"without-provider", "sizebase"},
 		{"with-sdk", ""},
 		{"noonepassword_sdk", "noonepassword_sdk"},
-	}
+	})
+}
+
+// BenchmarkInjectBinary does the same for the inject command, started as
+// "inject version":
+//
+//	go test -run XXX -bench InjectBinary -benchtime 50x ./providers/onepassword/
+func BenchmarkInjectBinary(b *testing.B) {
+	benchBuilds(b, "../../cmd/inject", []string{"version"}, []build{
+		{"with-sdk", ""},
+		{"noonepassword_sdk", "noonepassword_sdk"},
+	})
+}
+
+type build struct{ name, tags string }
+
+func benchBuilds(b *testing.B, pkg string, args []string, builds []build) {
+	dir := b.TempDir()
 	for _, bl := range builds {
 		bin := filepath.Join(dir, bl.name)
-		cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-tags", bl.tags, "-o", bin, "./internal/sizemain")
+		cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-tags", bl.tags, "-o", bin, pkg)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			b.Fatalf("build %s: %v\n%s", bl.name, err, out)
 		}
@@ -33,7 +49,7 @@ func BenchmarkBinary(b *testing.B) {
 		b.Run(bl.name, func(b *testing.B) {
 			b.ReportMetric(float64(fi.Size())/(1<<20), "MiB")
 			for i := 0; i < b.N; i++ {
-				if err := exec.Command(bin).Run(); err != nil {
+				if err := exec.Command(bin, args...).Run(); err != nil {
 					b.Fatal(err)
 				}
 			}
