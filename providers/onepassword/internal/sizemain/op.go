@@ -8,5 +8,7 @@ import (
 )
 
 func init() {
-	register = func() { providers.Register(providers.Registration{Scheme: "op", Block: "onepassword", New: onepassword.New}) }
+	register = func() {
+		providers.Register(providers.Registration{Scheme: "op", Block: "onepassword", New: onepassword.New})
+	}
 }
