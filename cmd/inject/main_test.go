@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -14,6 +15,14 @@ func TestMain(m *testing.M) {
 		"inject": func() { os.Exit(Main(os.Args[1:])) },
 	})
 }
+
+// scriptSetups prepare the scripts whose file name starts with the key
+// (awssm_ starts a fake Secrets Manager); scriptCmds are extra script
+// commands. Providers' *_script_test.go files add theirs in init.
+var (
+	scriptSetups = map[string]func(*testscript.Env) error{}
+	scriptCmds   = map[string]func(ts *testscript.TestScript, neg bool, args []string){}
+)
 
 // TestScripts runs the CLI behaviour in testdata/*.txtar. Each script gets
 // $SHM, a fresh directory on /dev/shm (tmpfs), and $DISK, one on the disk.
@@ -32,6 +41,14 @@ func TestScripts(t *testing.T) {
 			e.Setenv("SHM", shm)
 			e.Setenv("DISK", e.WorkDir)
 			e.Setenv("XDG_RUNTIME_DIR", "")
+			name := strings.TrimPrefix(filepath.Base(e.WorkDir), "script-")
+			for prefix, setup := range scriptSetups {
+				if strings.HasPrefix(name, prefix) {
+					if err := setup(e); err != nil {
+						return err
+					}
+				}
+			}
 			return nil
 		},
 		Condition: func(cond string) (bool, error) {
@@ -58,13 +75,10 @@ func TestScripts(t *testing.T) {
 	})
 }
 
-// scriptCmds are more testscript commands, added by other _test.go files'
-// init functions (opconnect in onepassword_test.go).
-var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []string){}
-
-func withScriptCmds(m map[string]func(ts *testscript.TestScript, neg bool, args []string)) map[string]func(ts *testscript.TestScript, neg bool, args []string) {
+// withScriptCmds adds scriptCmds to cmds.
+func withScriptCmds(cmds map[string]func(ts *testscript.TestScript, neg bool, args []string)) map[string]func(ts *testscript.TestScript, neg bool, args []string) {
 	for k, v := range scriptCmds {
-		m[k] = v
+		cmds[k] = v
 	}
-	return m
+	return cmds
 }
