@@ -43,7 +43,7 @@ type itemNames struct {
 	Files    []string
 }
 
-// sdkErrorKind tells a whole-call failure apart: a rate limit is retried.
+// sdkRateLimited is the SDK refusing a call for its rate limit; Fetch backs off and retries.
 type sdkRateLimited struct{ msg string }
 
 func (e *sdkRateLimited) Error() string { return e.msg }
