@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/opentracing/opentracing-go"
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/totp"
 
@@ -337,5 +338,15 @@ func TestConnectOTPURIPeriod(t *testing.T) {
 	want, _ := totp.GenerateCodeCustom(f.otpSeed, fixed, totp.ValidateOpts{Period: 60, Digits: otp.DigitsEight, Algorithm: otp.AlgorithmSHA256})
 	if string(res[0].Secret.Value.Reveal()) != want {
 		t.Error("8-digit, 60 s, SHA-256 code does not match")
+	}
+}
+
+// Making a Connect client must not start the SDK's Jaeger tracer (UDP spans
+// and a sampling poller to localhost).
+func TestConnectNoTracer(t *testing.T) {
+	f := newFixture(t)
+	newProvider(t, f.env(nil))
+	if _, ok := opentracing.GlobalTracer().(opentracing.NoopTracer); !ok {
+		t.Fatalf("global tracer is %T, want the no-op one", opentracing.GlobalTracer())
 	}
 }

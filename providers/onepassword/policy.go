@@ -41,12 +41,18 @@ func WritePolicy(w io.Writer, refs []providers.Ref) error {
 		return err
 	}
 	var b strings.Builder
-	fmt.Fprintln(&b, "# 1Password access this spec needs (inject policy onepassword)")
+	var sa, ct strings.Builder
+	for _, v := range vaults {
+		fmt.Fprintf(&sa, " --vault %q", v+":read_items")
+		fmt.Fprintf(&ct, " --vault %q", v+",r")
+	}
+	fmt.Fprintln(&b, "# 1Password access this spec needs (inject policy onepassword):")
+	fmt.Fprintln(&b, "# Read Items on exactly these vaults, and no other permission or vault.")
 	fmt.Fprintln(&b, "#")
-	fmt.Fprintln(&b, "# Service account: when creating it, grant \"Read Items\" on exactly these")
-	fmt.Fprintln(&b, "# vaults, and no other permission or vault.")
-	fmt.Fprintln(&b, "# Connect: issue a token whose vault access is exactly these vaults, read only")
-	fmt.Fprintln(&b, "# (op connect token create NAME --server SERVER --vault VAULT,r for each).")
+	fmt.Fprintln(&b, "# Service account:")
+	fmt.Fprintf(&b, "#   op service-account create NAME%s\n", sa.String())
+	fmt.Fprintln(&b, "# Connect token (the Connect server must have these vaults too):")
+	fmt.Fprintf(&b, "#   op connect token create NAME --server SERVER%s\n", ct.String())
 	fmt.Fprintln(&b, "vaults:")
 	for _, v := range vaults {
 		note := ""

@@ -16,7 +16,7 @@ func TestWritePolicy(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := b.String()
-	for _, w := range []string{`name: "Prod"`, `name: "Staging"`, "permissions: [read_items]", "Read Items"} {
+	for _, w := range []string{`name: "Prod"`, `name: "Staging"`, "permissions: [read_items]", `--vault "Prod:read_items" --vault "Staging:read_items"`, `--vault "Prod,r" --vault "Staging,r"`} {
 		if !strings.Contains(out, w) {
 			t.Errorf("policy lacks %q:\n%s", w, out)
 		}
