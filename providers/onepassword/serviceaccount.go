@@ -145,13 +145,14 @@ func (p *serviceAccountProvider) Fetch(ctx context.Context, refs []providers.Ref
 	if err != nil {
 		return failAll(err)
 	}
+	lists := &listCache{sdkClient: c, items: map[string]listResult{}}
 	for i, r := range refs {
 		got, ok := res[sdkReference(r)]
 		switch {
 		case !ok:
 			out[i].Err = providers.Errorf(r, providers.KindOther, "1Password's SDK returned no result for this reference")
 		case got.Failed:
-			out[i].Err = p.refError(ctx, c, r, got)
+			out[i].Err = p.refError(ctx, lists, r, got)
 		default:
 			out[i].Secret = providers.Secret{Value: secret.FromString(got.Secret)}
 		}
@@ -285,4 +286,35 @@ func (p *serviceAccountProvider) itemNames(ctx context.Context, c sdkClient, vna
 		}
 	}
 	return itemNames{}, false
+}
+
+// listCache remembers, for one Fetch, the vault and item lists fetched to
+// explain failures, so ten failing references cost one listing, not ten
+// (service accounts are rate-limited).
+type listCache struct {
+	sdkClient
+	vaults *listResult
+	items  map[string]listResult
+}
+
+type listResult struct {
+	names []named
+	err   error
+}
+
+func (l *listCache) Vaults(ctx context.Context) ([]named, error) {
+	if l.vaults == nil {
+		n, err := l.sdkClient.Vaults(ctx)
+		l.vaults = &listResult{n, err}
+	}
+	return l.vaults.names, l.vaults.err
+}
+
+func (l *listCache) Items(ctx context.Context, vaultID string) ([]named, error) {
+	r, ok := l.items[vaultID]
+	if !ok {
+		r.names, r.err = l.sdkClient.Items(ctx, vaultID)
+		l.items[vaultID] = r
+	}
+	return r.names, r.err
 }

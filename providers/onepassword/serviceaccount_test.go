@@ -14,6 +14,7 @@ import (
 // fakeSDK stands in for 1Password's SDK: it answers ResolveAll from a table,
 // as the SDK's core would, and records the calls.
 type fakeSDK struct {
+	listings int
 	results  map[string]sdkResult
 	failWith []error // errors for the next ResolveAll calls
 	calls    [][]string
@@ -37,7 +38,7 @@ func (f *fakeSDK) ResolveAll(_ context.Context, refs []string) (map[string]sdkRe
 	}
 	return out, nil
 }
-func (f *fakeSDK) Vaults(context.Context) ([]named, error)                 { return f.vaults, nil }
+func (f *fakeSDK) Vaults(context.Context) ([]named, error)                 { f.listings++; return f.vaults, nil }
 func (f *fakeSDK) Items(_ context.Context, v string) ([]named, error)      { return f.items[v], nil }
 func (f *fakeSDK) Item(context.Context, string, string) (itemNames, error) { return f.item, nil }
 
@@ -134,6 +135,20 @@ func TestServiceAccountErrors(t *testing.T) {
 				t.Errorf("%s: %q does not contain %q", tt.ref, err, w)
 			}
 		}
+	}
+}
+
+func TestServiceAccountListsOnce(t *testing.T) {
+	f := &fakeSDK{results: map[string]sdkResult{}, vaults: []named{{"v1", "Prod"}}}
+	var refs []string
+	for _, v := range []string{"A", "B", "C", "D"} {
+		r := "op://" + v + "/i/f"
+		f.results[r] = sdkResult{Failed: true, ErrType: "vaultNotFound"}
+		refs = append(refs, r)
+	}
+	saProvider(t, f).Fetch(context.Background(), parse(t, refs...))
+	if f.listings != 1 {
+		t.Errorf("listed vaults %d times for 4 failures, want once", f.listings)
 	}
 }
 
