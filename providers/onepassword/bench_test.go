@@ -2,10 +2,14 @@ package onepassword
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/secretbroker/secretbroker/internal/testenv/opconnect"
+	"github.com/secretbroker/secretbroker/providers"
 )
 
 // BenchmarkBinary builds a minimal program three ways and reports each
@@ -69,4 +73,64 @@ func BenchmarkSDKStart(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		_, _ = newSDKClient(context.Background(), "ops_fake")
 	}
+}
+
+// BenchmarkConnectFetch resolves 20 references into 4 items of 2 vaults
+// against the Connect test server: "cold" with a new provider each time
+// (name lookups included, as in one inject run), "warm" with one provider
+// (ids cached, as in a broker refresh). requests/op is what Connect sees.
+//
+//	go test -run XXX -bench ConnectFetch ./providers/onepassword/
+func BenchmarkConnectFetch(b *testing.B) {
+	srv := opconnect.New("fake-bench-token")
+	defer srv.Close()
+	var refs []string
+	for _, vn := range []string{"Prod", "Staging"} {
+		v := srv.AddVault(vn)
+		for _, in := range []string{"Database", "Stripe"} {
+			it := &opconnect.Item{Title: in}
+			for i := 0; i < 5; i++ {
+				label := fmt.Sprintf("field%d", i)
+				it.Fields = append(it.Fields, opconnect.Field{Label: label, Value: "fake-bench-value"})
+				refs = append(refs, fmt.Sprintf("op://%s/%s/%s", vn, in, label))
+			}
+			v.AddItem(it)
+		}
+	}
+	var parsed []providers.Ref
+	for _, s := range refs {
+		r, err := providers.ParseRef(s)
+		if err != nil {
+			b.Fatal(err)
+		}
+		parsed = append(parsed, r)
+	}
+	env := providers.Env{Getenv: func(k string) string {
+		return map[string]string{EnvConnectHost: srv.URL, EnvConnectToken: "fake-bench-token"}[k]
+	}}
+	fetch := func(b *testing.B, p providers.Provider) {
+		for _, r := range p.Fetch(context.Background(), parsed) {
+			if r.Err != nil {
+				b.Fatal(r.Err)
+			}
+		}
+	}
+	b.Run("cold", func(b *testing.B) {
+		before := len(srv.Requests())
+		for i := 0; i < b.N; i++ {
+			p, _ := New(context.Background(), env)
+			fetch(b, p)
+		}
+		b.ReportMetric(float64(len(srv.Requests())-before)/float64(b.N), "requests/op")
+	})
+	b.Run("warm", func(b *testing.B) {
+		p, _ := New(context.Background(), env)
+		fetch(b, p)
+		before := len(srv.Requests())
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			fetch(b, p)
+		}
+		b.ReportMetric(float64(len(srv.Requests())-before)/float64(b.N), "requests/op")
+	})
 }
