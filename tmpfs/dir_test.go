@@ -184,3 +184,29 @@ func TestOwner(t *testing.T) {
 		}
 	}
 }
+
+func TestMount(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("--mount needs root")
+	}
+	dir := filepath.Join(t.TempDir(), "secrets") // on disk, missing
+	d, err := Open(dir, Options{Mount: true})
+	if err != nil {
+		if strings.Contains(err.Error(), "operation not permitted") {
+			t.Skip("this sandbox may not mount:", err)
+		}
+		t.Fatal(err)
+	}
+	defer func() {
+		d.Close()
+		if err := unix.Unmount(dir, 0); err != nil {
+			t.Errorf("unmount: %v", err)
+		}
+	}()
+	if !d.Mounted || !d.Memory {
+		t.Fatalf("mounted %v memory %v", d.Mounted, d.Memory)
+	}
+	if mem, _ := IsMemory(dir); !mem {
+		t.Fatal("no tmpfs at the directory")
+	}
+}

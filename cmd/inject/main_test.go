@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -14,6 +15,14 @@ func TestMain(m *testing.M) {
 		"inject": func() { os.Exit(Main(os.Args[1:])) },
 	})
 }
+
+// scriptSetups prepare the scripts whose file name starts with the key
+// (awssm_ starts a fake Secrets Manager); scriptCmds are extra script
+// commands. Providers' *_script_test.go files add theirs in init.
+var (
+	scriptSetups = map[string]func(*testscript.Env) error{}
+	scriptCmds   = map[string]func(ts *testscript.TestScript, neg bool, args []string){}
+)
 
 // TestScripts runs the CLI behaviour in testdata/*.txtar. Each script gets
 // $SHM, a fresh directory on /dev/shm (tmpfs), and $DISK, one on the disk.
@@ -32,6 +41,14 @@ func TestScripts(t *testing.T) {
 			e.Setenv("SHM", shm)
 			e.Setenv("DISK", e.WorkDir)
 			e.Setenv("XDG_RUNTIME_DIR", "")
+			name := strings.TrimPrefix(filepath.Base(e.WorkDir), "script-")
+			for prefix, setup := range scriptSetups {
+				if strings.HasPrefix(name, prefix) {
+					if err := setup(e); err != nil {
+						return err
+					}
+				}
+			}
 			return nil
 		},
 		Condition: func(cond string) (bool, error) {
@@ -41,7 +58,7 @@ func TestScripts(t *testing.T) {
 			}
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},
-		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+		Cmds: withScriptCmds(map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"noleak": func(ts *testscript.TestScript, neg bool, args []string) {
 				files := []string{"stdout", "stderr"}
 				if len(args) > 0 {
@@ -54,6 +71,14 @@ func TestScripts(t *testing.T) {
 					}
 				}
 			},
-		},
+		}),
 	})
+}
+
+// withScriptCmds adds scriptCmds to cmds.
+func withScriptCmds(cmds map[string]func(ts *testscript.TestScript, neg bool, args []string)) map[string]func(ts *testscript.TestScript, neg bool, args []string) {
+	for k, v := range scriptCmds {
+		cmds[k] = v
+	}
+	return cmds
 }

@@ -158,9 +158,11 @@ func (o *runOptions) run(cmd *cobra.Command, args []string) error {
 	defer d.Close()
 	interrupted := func() error {
 		if sig := caught(); sig != 0 {
+			n := len(d.Written())
 			if werr := d.Wipe(); werr != nil {
 				log.Error("cannot remove written files", "err", werr)
 			}
+			log.Warn("stopped by a signal before the app started; removed what was written", "signal", sig.String(), "removed", n, "exit", 128+int(sig))
 			return exitQuietly(128 + int(sig))
 		}
 		return nil

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/secretbroker/secretbroker/internal/dockertest"
 )
 
 // TestComposeEndToEnd runs compose.yaml for real with docker-compose on the
@@ -39,16 +41,13 @@ func TestComposeEndToEnd(t *testing.T) {
 	brokerImage := "secretbroker-e2e:" + suffix
 	appImage := "secretbroker-e2e-app:" + suffix
 
+	start := time.Now()
+	step := func(what string) { t.Logf("%5.1fs %s", time.Since(start).Seconds(), what) }
 	// Static binaries and scratch images.
 	build := t.TempDir()
 	for pkg, out := range map[string]string{"./cmd/inject": "inject", "./cmd/broker": "broker", "./examples/compose/demoapp": "demoapp"} {
-		c := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", "-s -w", "-o", filepath.Join(build, "bin", out), pkg)
-		c.Dir = repo
-		c.Env = append(os.Environ(), "CGO_ENABLED=0")
-		run(t, c)
+		dockertest.BuildStatic(t, pkg, filepath.Join(build, "bin"), out)
 	}
-	start := time.Now()
-	step := func(what string) { t.Logf("%5.1fs %s", time.Since(start).Seconds(), what) }
 	step("binaries built")
 	run(t, exec.CommandContext(ctx, "docker", "build", "-q", "-f", filepath.Join(repo, "Dockerfile.prebuilt"), "-t", brokerImage, build))
 	t.Cleanup(func() { exec.Command("docker", "rmi", "-f", brokerImage).Run() })
@@ -141,21 +140,18 @@ func TestComposeEndToEnd(t *testing.T) {
 	}
 }
 
+// needDocker skips (or, under CI=true, fails) when no Docker Engine or no
+// docker-compose is there.
 func needDocker(t *testing.T) {
 	t.Helper()
-	var missing string
-	if err := exec.Command("docker", "info").Run(); err != nil {
-		missing = "docker info failed: " + err.Error()
-	} else if _, err := exec.LookPath("docker-compose"); err != nil {
-		missing = "docker-compose is not installed"
+	dockertest.Require(t)
+	if _, err := exec.LookPath("docker-compose"); err != nil {
+		msg := "docker-compose is not installed (Debian: apt-get install docker-compose), so the compose end-to-end test cannot run"
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
 	}
-	if missing == "" {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("CI=true but %s", missing)
-	}
-	t.Skipf("skipping the compose end-to-end test: %s (it runs, and must pass, when CI=true)", missing)
 }
 
 func run(t *testing.T, c *exec.Cmd) {

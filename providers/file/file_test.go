@@ -2,10 +2,12 @@ package file
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/secretbroker/secretbroker/identity"
 	"github.com/secretbroker/secretbroker/providers"
@@ -118,5 +120,31 @@ func TestUserMayNotRead(t *testing.T) {
 	os.Chown(filepath.Join(dir, "s.yaml"), 1000, 1000)
 	if err := fetch(t, p, "file://s.yaml#k")[0].Err; err != nil {
 		t.Fatalf("after chown: %v", err)
+	}
+}
+
+// BenchmarkResolve measures Resolve over the file provider with 1, 20 and
+// 200 secrets, each in its own file (the worst case: no shared reads).
+func BenchmarkResolve(b *testing.B) {
+	for _, n := range []int{1, 20, 200} {
+		b.Run(fmt.Sprintf("secrets=%d", n), func(b *testing.B) {
+			dir := b.TempDir()
+			var refs []providers.Ref
+			for i := 0; i < n; i++ {
+				name := fmt.Sprintf("s%d.yaml", i)
+				os.WriteFile(filepath.Join(dir, name), []byte("db:\n  password: fake-value\n"), 0o600)
+				r, _ := providers.ParseRef("file://" + name + "#/db/password")
+				refs = append(refs, r)
+			}
+			p, _ := New(Config{Root: dir}, nil)
+			open := func(context.Context, string) (providers.Provider, error) { return p, nil }
+			b.ReportAllocs()
+			for b.Loop() {
+				res := providers.Resolve(context.Background(), refs, open, providers.Options{Timeout: time.Second})
+				if len(res.Errors) > 0 {
+					b.Fatal(res.Errors)
+				}
+			}
+		})
 	}
 }

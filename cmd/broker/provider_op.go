@@ -1,0 +1,10 @@
+package main
+
+import (
+	"github.com/secretbroker/secretbroker/providers"
+	"github.com/secretbroker/secretbroker/providers/onepassword"
+)
+
+func init() {
+	providers.Register(providers.Registration{Scheme: "op", Block: "onepassword", New: onepassword.New})
+}

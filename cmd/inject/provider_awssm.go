@@ -1,0 +1,10 @@
+package main
+
+import (
+	"github.com/secretbroker/secretbroker/providers"
+	"github.com/secretbroker/secretbroker/providers/awssm"
+)
+
+func init() {
+	providers.Register(providers.Registration{Scheme: awssm.Scheme, Block: awssm.Block, New: awssm.New})
+}

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The one test command (README.md, .ci/run): installs what the tests need on
+# a fresh Debian 12 machine, then runs every test of every Go module.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need() { # need COMMAND DEBIAN-PACKAGE
+  command -v "$1" >/dev/null 2>&1 && return
+  echo "installing $2 (for $1)"
+  if [ "$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi
+  $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
+}
+command -v go >/dev/null || { echo "Go is required: https://go.dev/doc/install" >&2; exit 1; }
+need mkfifo coreutils
+need docker docker.io
+need docker-compose docker-compose   # examples/compose end-to-end test
+
+if ! docker info >/dev/null 2>&1; then
+  if [ "${CI:-}" = true ]; then
+    echo "docker info fails: the container tests need a running Docker Engine under CI" >&2
+    exit 1
+  fi
+  echo "warning: no Docker Engine reachable; the container tests will skip" >&2
+fi
+
+# Every module: the main one first, then the test-only ones (heavy
+# dependencies such as the in-process Vault live there, out of the main
+# module's graph).
+status=0
+for mod in $(find . -name go.mod -not -path './.git/*' | sort); do
+  dir=$(dirname "$mod")
+  echo "== go test in $dir"
+  (cd "$dir" && go vet ./... && go test -count=1 ./...) || status=1
+done
+exit $status

@@ -1,0 +1,164 @@
+package spec
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/pflag"
+)
+
+func load(t testing.TB, config string, env []string, args ...string) (*Spec, error) {
+	t.Helper()
+	dir := t.TempDir()
+	f := pflag.NewFlagSet("test", pflag.ContinueOnError)
+	AddFlags(f)
+	if config != "" {
+		p := filepath.Join(dir, "inject.yaml")
+		os.WriteFile(p, []byte(config), 0o600)
+		args = append([]string{"--config", p}, args...)
+	}
+	if err := f.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	old := environ
+	environ = func() []string { return env }
+	defer func() { environ = old }()
+	return Load(f)
+}
+
+func TestDefaultsAndPrecedence(t *testing.T) {
+	s, err := load(t, "dir: /from/file\ntimeout: 10s\n", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Dir != "/from/file" || !s.DirIsSet || s.Timeout != 10*time.Second {
+		t.Fatalf("file: dir %q set %v timeout %v", s.Dir, s.DirIsSet, s.Timeout)
+	}
+	t.Setenv("INJECT_DIR", "/from/env")
+	s, _ = load(t, "dir: /from/file\n", nil)
+	if s.Dir != "/from/env" {
+		t.Fatalf("INJECT_DIR should beat the file: %q", s.Dir)
+	}
+	s, _ = load(t, "dir: /from/file\n", nil, "--dir", "/from/flag")
+	if s.Dir != "/from/flag" {
+		t.Fatalf("the flag should beat INJECT_DIR: %q", s.Dir)
+	}
+	os.Unsetenv("INJECT_DIR")
+	s, _ = load(t, "", nil)
+	if s.Dir != DefaultDir || s.DirIsSet || s.Timeout != 30*time.Second || len(s.EnvSchemes) != 3 {
+		t.Fatalf("defaults: %+v", s)
+	}
+}
+
+func TestSecretsAndEnvRefs(t *testing.T) {
+	s, err := load(t, `
+secrets:
+  - name: db.password
+    ref: vault://secret/app/db#password
+    mode: "0440"
+  - name: api
+    ref: aws-sm://prod/api
+    env: ""
+    expose_as: API_TOKEN
+    optional: true
+`, []string{"STRIPE_KEY=op://Prod/Stripe/key", "URL=https://x", "INJECT_DIR=/x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Secrets) != 3 {
+		t.Fatalf("got %d secrets", len(s.Secrets))
+	}
+	a, b, c := s.Secrets[0], s.Secrets[1], s.Secrets[2]
+	if a.EnvVar != "DB_PASSWORD_FILE" || a.Mode != 0o440 || a.Ref.Canonical() != "vault://secret/app/db#password" {
+		t.Errorf("secret 0: %+v", a)
+	}
+	if b.EnvVar != "" || b.ExposeAs != "API_TOKEN" || !b.Optional {
+		t.Errorf("secret 1: %+v", b)
+	}
+	if c.Name != "stripe_key" || c.EnvVar != "STRIPE_KEY_FILE" || c.FromEnv != "STRIPE_KEY" || c.Where != "env STRIPE_KEY" {
+		t.Errorf("env ref: %+v", c)
+	}
+}
+
+func TestEveryProblemAtOnce(t *testing.T) {
+	_, err := load(t, `
+dir: relative
+timeout: 10
+env_schemes: [vault, s3]
+strip_env: ["not a var"]
+secrets:
+  - name: ok
+    ref: vault://secret/a
+  - name: ok
+    ref: "vault://secret/../b"
+  - ref: vault://x
+    mode: "0999"
+templates:
+  - source: missing.tmpl
+    dest: ok
+`, []string{"X=vault://"})
+	var p Problems
+	if !errors.As(err, &p) {
+		t.Fatalf("want Problems, got %v", err)
+	}
+	for _, want := range []string{"dir:", "timeout:", "env_schemes:", "strip_env:", "secrets[1].ref:", "secrets[2].name: empty name", "secrets[2].mode:", "templates[0].source:", "env X:", "secrets[1]: secret file \"ok\""} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("missing %q in:\n%v", want, err)
+		}
+	}
+}
+
+func TestUnknownKeys(t *testing.T) {
+	cfg := "secrets:\n  - {name: a, ref: 'vault://x', colour: red}\nrefreshh: 5m\n"
+	s, err := load(t, cfg, nil)
+	if err != nil || len(s.Warnings) != 2 {
+		t.Fatalf("warnings %v, err %v", s.Warnings, err)
+	}
+	if _, err := load(t, cfg, nil, "--strict"); err == nil || !strings.Contains(err.Error(), "refreshh: unknown key (--strict)") {
+		t.Fatalf("--strict: %v", err)
+	}
+}
+
+func TestTemplateChecks(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "ok.tmpl"), []byte(`pw={{ secret "a" }} b64={{ secret "a" | base64 }}`), 0o600)
+	os.WriteFile(filepath.Join(dir, "bad.tmpl"), []byte(`{{ secret "nope" }}`), 0o600)
+	os.WriteFile(filepath.Join(dir, "syntax.tmpl"), []byte(`{{ secret "a" `), 0o600)
+	cfg := "secrets: [{name: a, ref: 'vault://x'}]\ntemplates:\n" +
+		"  - {source: " + dir + "/ok.tmpl, dest: ok.conf}\n" +
+		"  - {source: " + dir + "/bad.tmpl, dest: bad.conf}\n" +
+		"  - {source: " + dir + "/syntax.tmpl, dest: syntax.conf}\n"
+	_, err := load(t, cfg, nil)
+	if err == nil || !strings.Contains(err.Error(), `templates[1].source: `) || !strings.Contains(err.Error(), `secret "nope" is not declared`) || !strings.Contains(err.Error(), "templates[2].source") || strings.Contains(err.Error(), "templates[0]") {
+		t.Fatalf("got %v", err)
+	}
+	out, err := Render(Template{Text: `pw={{ secret "a" }} {{ secret "j" | json "/u" }}`}, func(n string) ([]byte, error) {
+		return map[string][]byte{"a": []byte("x"), "j": []byte(`{"u":"y"}`)}[n], nil
+	})
+	if err != nil || string(out) != "pw=x y" {
+		t.Fatalf("Render = %q, %v", out, err)
+	}
+}
+
+// FuzzLoad feeds arbitrary config files to the loader: it must return a
+// Spec or Problems, never panic.
+func FuzzLoad(f *testing.F) {
+	f.Add("secrets:\n  - name: a\n    ref: vault://secret/a#k\n")
+	f.Add("dir: /x\ntemplates: [{source: a, dest: b}]\nsecrets: 3\n")
+	f.Add("providers: {vault: 1}\nnotify: {signal: 3}\n")
+	f.Add("timeout: [1]\nenv_schemes: vault\n")
+	f.Fuzz(func(t *testing.T, cfg string) {
+		s, err := load(t, cfg, nil)
+		if err == nil && s == nil {
+			t.Fatal("nil spec and nil error")
+		}
+		var p Problems
+		if err != nil && !errors.As(err, &p) {
+			t.Fatalf("error is not Problems: %T %v", err, err)
+		}
+	})
+}
