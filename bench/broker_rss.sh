@@ -2,7 +2,7 @@
 # Steady-state figures for a broker holding N secrets from the file provider
 # (default 1000), refreshing every second: RSS after several cycles, CPU
 # seconds per cycle and bytes written per cycle with nothing changed.
-#   bash bench/broker_rss.sh [N] [SECONDS]
+#   [TAGS=noonepassword_sdk] bash bench/broker_rss.sh [N] [SECONDS]
 set -euo pipefail
 N=${1:-1000}
 SECS=${2:-15}
@@ -12,7 +12,7 @@ shm=$(mktemp -d /dev/shm/broker-bench.XXXXXX)
 pid=
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$out" "$shm"; }
 trap cleanup EXIT
-CGO_ENABLED=0 go build -trimpath -o "$out/broker" ./cmd/broker
+CGO_ENABLED=0 go build -trimpath ${TAGS:+-tags "$TAGS"} -o "$out/broker" ./cmd/broker
 mkdir "$out/up"
 {
   echo "secrets:"
@@ -35,9 +35,11 @@ t1=$(awk '{print $14 + $15}' /proc/$pid/stat)
 hz=$(getconf CLK_TCK)
 rss=$(awk '/VmRSS/ {print $2}' /proc/$pid/status)
 hwm=$(awk '/VmHWM/ {print $2}' /proc/$pid/status)
+anon=$(awk '/RssAnon/ {print $2}' /proc/$pid/status)
+filerss=$(awk '/RssFile/ {print $2}' /proc/$pid/status)
 cycles=$(awk -v a="$c0" -v b="$c1" 'BEGIN {print b - a}')
 echo "secrets:                      $N"
 echo "refresh cycles measured:      $cycles (over ${SECS}s, refresh 1s)"
-awk -v r="$rss" -v h="$hwm" 'BEGIN {printf "steady-state RSS:             %.1f MiB (peak %.1f MiB)\n", r/1024, h/1024}'
+awk -v r="$rss" -v h="$hwm" -v a="$anon" -v f="$filerss" 'BEGIN {printf "steady-state RSS:             %.1f MiB (peak %.1f MiB; anonymous %.1f MiB, file-backed %.1f MiB)\n", r/1024, h/1024, a/1024, f/1024}'
 awk -v a="$t0" -v b="$t1" -v c="$cycles" -v hz="$hz" 'BEGIN {printf "CPU per cycle, nothing changed: %.4f s\n", (b-a)/hz/c}'
 awk -v a="$w0" -v b="$w1" -v c="$cycles" 'BEGIN {printf "bytes written per cycle:      %.0f\n", (b-a)/c}'
