@@ -22,6 +22,7 @@ import (
 
 const runUsage = `inject [flags] [--] COMMAND [ARGS...]   resolve, write, exec (or --supervise)
   inject check                            resolve and report per reference; write nothing
+  inject wait [--dir D] [--timeout T]     block until the broker's first delivery (75 on timeout)
   inject policy vault|aws|onepassword     print the minimal grant for the spec
   inject policy audit                     compare the live credentials with the spec
   inject version`
