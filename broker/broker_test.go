@@ -445,3 +445,33 @@ func TestNotifySignal(t *testing.T) {
 		t.Fatal("no signal")
 	}
 }
+
+func TestTemplateRewrittenOnlyWhenItsOutputChanges(t *testing.T) {
+	f := newFixture(t, "a: alpha-fake\nb: beta-fake\n", "a", "b")
+	f.s.Templates = []spec.Template{{Dest: "app.conf", Mode: 0o400, Text: `pw={{ secret "a" }}` + "\n", Where: "templates[0]"}}
+	b := f.broker(Options{})
+	ctx := context.Background()
+	if err := b.Cycle(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.read("app.conf"); got != "pw=alpha-fake\n" {
+		t.Fatalf("app.conf = %q", got)
+	}
+	ino := f.inode("app.conf")
+	f.upstream("a: alpha-fake\nb: beta2-fake\n") // b changes; the template does not use it
+	f.advance(2 * time.Minute)
+	if err := b.Cycle(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	if f.inode("app.conf") != ino || f.read("b") != "beta2-fake" {
+		t.Fatal("the template was rewritten though its output did not change, or b was not")
+	}
+	f.upstream("a: alpha2-fake\nb: beta2-fake\n")
+	f.advance(2 * time.Minute)
+	if err := b.Cycle(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	if f.read("app.conf") != "pw=alpha2-fake\n" || f.inode("app.conf") == ino {
+		t.Fatal("the template was not replaced after its secret changed")
+	}
+}
