@@ -119,9 +119,6 @@ func TestManifestsDecodeStrictly(t *testing.T) {
 	if m := mount(app.VolumeMounts, "secrets"); m == nil || !m.ReadOnly || m.MountPath != spec.DefaultDir {
 		t.Errorf("app secrets mount = %+v", m)
 	}
-	if cmd := strings.Join(app.Command, " "); !strings.Contains(cmd, "--supervise --watch "+spec.DefaultDir+" --reload-signal SIGHUP --") {
-		t.Errorf("app command %q does not relay reloads", cmd)
-	}
 
 	// The Job: broker --once first, then a sidecar that exits on the sentinel the app writes.
 	jp := job.Spec.Template.Spec
@@ -156,8 +153,20 @@ func TestManifestsDecodeStrictly(t *testing.T) {
 	if len(s.Secrets) != 2 || len(s.Warnings) != 0 || s.Providers["vault"]["auth"] == nil {
 		t.Errorf("configmap broker.yaml: secrets %d warnings %v", len(s.Secrets), s.Warnings)
 	}
-	if !hasEnv(app.Env, "DB_PASSWORD_FILE", filepath.Join(spec.DefaultDir, s.Secrets[0].Name)) {
+	// An emptyDir is 0777 without the sticky bit, which the broker refuses:
+	// the broker's dir must be a subdirectory it creates, and the app must
+	// read and watch that same subdirectory.
+	if filepath.Dir(s.Dir) != spec.DefaultDir {
+		t.Errorf("configmap dir %s is not a subdirectory of the emptyDir mount %s", s.Dir, spec.DefaultDir)
+	}
+	if !hasEnv(app.Env, "DB_PASSWORD_FILE", filepath.Join(s.Dir, s.Secrets[0].Name)) {
 		t.Error("the app's DB_PASSWORD_FILE does not point at the broker's file")
+	}
+	if cmd := strings.Join(app.Command, " "); !strings.Contains(cmd, "--dir "+s.Dir+" --supervise --watch "+s.Dir+" --reload-signal SIGHUP --") {
+		t.Errorf("app command %q does not read and watch %s", cmd, s.Dir)
+	}
+	if !hasEnv(job.Spec.Template.Spec.Containers[0].Env, "DB_PASSWORD_FILE", filepath.Join(s.Dir, s.Secrets[0].Name)) {
+		t.Error("the job's DB_PASSWORD_FILE does not point at the broker's file")
 	}
 }
 
