@@ -206,6 +206,8 @@ func (b *Broker) Run(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	b.log.Info("broker started", "secrets", len(b.spec.Secrets), "references", len(b.items), "templates", len(b.spec.Templates),
+		"dir", b.dir.Path, "refresh", b.spec.Refresh, "max_staleness", b.spec.MaxStaleness, "wipe_on_exit", b.spec.WipeOnExit)
 	if b.opts.ExitWhen != "" {
 		go b.watchExit(ctx, cancel)
 	}
