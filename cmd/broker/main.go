@@ -4,6 +4,8 @@
 package main
 
 import (
+	_ "github.com/secretbroker/secretbroker/providers/builtin" // the providers this binary carries
+
 	"fmt"
 	"os"
 

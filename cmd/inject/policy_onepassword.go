@@ -1,3 +1,5 @@
+//go:build !noonepassword
+
 package main
 
 import (
