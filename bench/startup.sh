@@ -2,7 +2,7 @@
 # Start-up cost of inject: median wall time of `inject -- /bin/true` with 20
 # file secrets against `/bin/true` alone (interleaved, one run), inject's
 # peak RSS, and its binary size. Targets: overhead < 10 ms, RSS < 20 MiB.
-# Usage: bench/startup.sh [RUNS]   (default 200)
+# Usage: [TAGS=noonepassword_sdk] bench/startup.sh [RUNS]   (default 200)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-200}
@@ -10,7 +10,7 @@ work=$(mktemp -d)
 shm=$(mktemp -d /dev/shm/secretbroker-bench.XXXXXX)
 trap 'rm -rf "$work" "$shm"' EXIT
 
-CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$work/inject" ./cmd/inject
+CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -tags "${TAGS:-}" -o "$work/inject" ./cmd/inject
 go build -o "$work/startup" ./bench/startup
 
 {

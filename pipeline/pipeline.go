@@ -166,11 +166,17 @@ func (r *Run) open(ctx context.Context, scheme string) (providers.Provider, erro
 	return p, nil
 }
 
+// Resolve fetches every reference of the spec under one --timeout,
+// opening only the providers whose schemes it uses.
+func (r *Run) Resolve(ctx context.Context) providers.Resolution {
+	return providers.Resolve(ctx, r.Spec.Refs(), r.open, providers.Options{Timeout: r.Spec.Timeout})
+}
+
 // Fetch resolves every secret under one --timeout. Optional secrets that
 // are not found are skipped; every other failure is returned, all at once,
 // with exit code 69.
 func (r *Run) Fetch(ctx context.Context) error {
-	res := providers.Resolve(ctx, r.Spec.Refs(), r.open, providers.Options{Timeout: r.Spec.Timeout})
+	res := r.Resolve(ctx)
 	var fails []string
 	seen := map[string]bool{}
 	r.Delivered = r.Delivered[:0]

@@ -13,6 +13,7 @@ need() { # need COMMAND DEBIAN-PACKAGE
 command -v go >/dev/null || { echo "Go is required: https://go.dev/doc/install" >&2; exit 1; }
 need mkfifo coreutils
 need docker docker.io
+need docker-compose docker-compose   # examples/compose end-to-end test
 
 if ! docker info >/dev/null 2>&1; then
   if [ "${CI:-}" = true ]; then

@@ -1,3 +1,5 @@
+//go:build !noawssm
+
 package main
 
 import (

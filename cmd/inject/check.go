@@ -28,10 +28,7 @@ func newCheckCommand() *cobra.Command {
 			if err := r.CheckPolicy(); err != nil {
 				return err
 			}
-			res := providers.Resolve(context.Background(), s.Refs(), func(ctx context.Context, scheme string) (providers.Provider, error) {
-				reg, _ := providers.Lookup(scheme)
-				return reg.New(ctx, s.ProviderEnv(reg.Block))
-			}, providers.Options{Timeout: s.Timeout})
+			res := r.Resolve(context.Background())
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			failed := 0
 			for _, sec := range s.Secrets {

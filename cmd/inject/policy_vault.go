@@ -1,3 +1,5 @@
+//go:build !novault
+
 package main
 
 import (

@@ -22,6 +22,7 @@ import (
 
 const runUsage = `inject [flags] [--] COMMAND [ARGS...]   resolve, write, exec (or --supervise)
   inject check                            resolve and report per reference; write nothing
+  inject wait [--dir D] [--timeout T]     block until the broker's first delivery (75 on timeout)
   inject policy vault|aws|onepassword     print the minimal grant for the spec
   inject policy audit                     compare the live credentials with the spec
   inject version`
@@ -123,8 +124,9 @@ func (o *runOptions) run(cmd *cobra.Command, args []string) error {
 	if (o.signalGroup || o.watch != "" || o.restartOnChange) && !o.supervise {
 		return pipeline.Exit(pipeline.ExitUsage, fmt.Errorf("--signal-group, --watch and --restart-on-change need --supervise"))
 	}
-	if o.watch != "" || o.restartOnChange {
-		return pipeline.Exit(pipeline.ExitUsage, fmt.Errorf("--watch and --restart-on-change are not implemented yet in this build"))
+	watch, err := o.watchOptions()
+	if err != nil {
+		return err
 	}
 	ctx, caught, stop := stopSignals()
 	defer stop()
@@ -208,7 +210,7 @@ func (o *runOptions) run(cmd *cobra.Command, args []string) error {
 		return process.Exec(path, args, env)
 	}
 	stop()
-	code, err := process.Supervise(path, args, env, process.SuperviseOptions{
+	code, err := superviseWatch(watch)(path, args, env, process.SuperviseOptions{
 		SignalGroup: o.signalGroup,
 		Logger:      log,
 		Started: func(ctx context.Context, pid int) {

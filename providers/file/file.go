@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/go-viper/mapstructure/v2"
 	"github.com/joho/godotenv"
 	"go.yaml.in/yaml/v3"
 
@@ -178,4 +179,13 @@ func unwrapDetail(err error) error {
 		return errors.New(pe.Detail)
 	}
 	return err
+}
+
+// Open is the providers.Factory for the file scheme.
+func Open(_ context.Context, env providers.Env) (providers.Provider, error) {
+	var cfg Config
+	if err := mapstructure.Decode(env.Config, &cfg); err != nil {
+		return nil, fmt.Errorf("providers.file: %v", err)
+	}
+	return New(cfg, env.User)
 }

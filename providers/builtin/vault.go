@@ -1,4 +1,6 @@
-package main
+//go:build !novault
+
+package builtin
 
 import (
 	"github.com/secretbroker/secretbroker/providers"

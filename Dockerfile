@@ -1,0 +1,20 @@
+# secretbroker: static inject and broker binaries in a scratch image.
+#   docker build -t secretbroker:local .
+# Use it as a sidecar (ENTRYPOINT broker), or copy inject into your own image:
+#   COPY --from=secretbroker:local /inject /inject
+#   ENTRYPOINT ["/inject", "--"]
+#   CMD ["/your-app"]
+ARG GO_VERSION=1.26
+FROM golang:${GO_VERSION} AS build
+WORKDIR /src
+COPY go.mod go.sum ./
+RUN go mod download
+COPY . .
+ARG VERSION=dev
+RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/inject ./cmd/inject \
+ && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/broker ./cmd/broker
+
+FROM scratch
+COPY --from=build /out/inject /out/broker /
+USER 65532:65532
+ENTRYPOINT ["/broker"]

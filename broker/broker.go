@@ -1,0 +1,576 @@
+// Package broker is the sidecar's engine: the inject pipeline on a
+// schedule. It resolves every declared secret, writes the files to a shared
+// tmpfs directory, marks the first complete delivery with DIR/.ready, and
+// then keeps each secret fresh on its own schedule (static secrets every
+// refresh with jitter, leased ones before 2/3 of their TTL), replacing a
+// file atomically only when its SHA-256 changed. It keeps digests, not
+// values, between cycles. When a provider fails the last good file stays,
+// the reference backs off, and readiness fails only after max_staleness.
+package broker
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/secretbroker/secretbroker/pipeline"
+	"github.com/secretbroker/secretbroker/providers"
+	"github.com/secretbroker/secretbroker/spec"
+	"github.com/secretbroker/secretbroker/tmpfs"
+)
+
+// ReadyMarker is the file written after the first complete delivery.
+const ReadyMarker = ".ready"
+
+// Options tunes a Broker beyond what the spec says.
+type Options struct {
+	// Once resolves and writes once, then returns (init-container mode).
+	Once bool
+	// ExitWhen ends Run when this file appears (a Job's app writes it).
+	ExitWhen string
+	// Registry receives the metrics; nil makes a private one.
+	Registry *prometheus.Registry
+	// Now is the clock; nil is time.Now. Tests move it.
+	Now func() time.Time
+	// Jitter is the fraction of refresh a schedule may move by; default 0.1.
+	Jitter float64
+}
+
+// Broker keeps one spec's secrets fresh in one directory.
+type Broker struct {
+	spec   *spec.Spec
+	log    *slog.Logger
+	run    *pipeline.Run
+	dir    *tmpfs.Dir
+	open   providers.Opener
+	opts   Options
+	now    func() time.Time
+	notify *Notifier
+	reg    *prometheus.Registry
+	m      *metrics
+
+	poke chan struct{}
+
+	mu        sync.Mutex // guards what the HTTP handlers read
+	items     []*item
+	files     map[string]*fileState
+	delivered bool // first complete delivery done
+	kept      bool // lifecycles handed off and kept alive
+}
+
+// item is one distinct reference (deduped on its canonical form) and the
+// secrets that read it.
+type item struct {
+	ref         providers.Ref
+	secrets     []spec.Secret
+	optional    bool // every secret reading it is optional
+	next        time.Time
+	failures    int
+	lastSuccess time.Time // zero until the first success
+	lastErr     string
+	leaseTTL    time.Duration
+	fetchedAt   time.Time
+	missing     bool // not found upstream after having been delivered
+	skipped     bool // optional and not found
+}
+
+type fileState struct {
+	digest [sha256.Size]byte
+	have   bool
+}
+
+// New validates the broker settings (64), checks the policy (77), opens the
+// directory (73) and adopts the files an earlier broker left there: they
+// stay in place and are replaced atomically when their value changes.
+func New(s *spec.Spec, log *slog.Logger, o Options) (*Broker, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	var probs spec.Problems
+	if s.Refresh <= 0 {
+		probs = append(probs, spec.Problem{Path: "refresh", Msg: "must be positive, e.g. 5m"})
+	}
+	if s.MaxStaleness <= 0 {
+		probs = append(probs, spec.Problem{Path: "max_staleness", Msg: "must be positive, e.g. 1h"})
+	}
+	n, err := NewNotifier(s.Notify, s.Environ, log)
+	if err != nil {
+		probs = append(probs, spec.Problem{Path: "notify", Msg: err.Error()})
+	}
+	if len(probs) > 0 {
+		return nil, pipeline.Exit(pipeline.ExitUsage, probs)
+	}
+	r, err := pipeline.New(s, log)
+	if err != nil {
+		return nil, pipeline.Exit(pipeline.ExitUsage, err)
+	}
+	if err := r.CheckPolicy(); err != nil {
+		return nil, err
+	}
+	d, err := r.OpenDir()
+	if err != nil {
+		return nil, err
+	}
+	if o.Jitter <= 0 || o.Jitter >= 1 {
+		o.Jitter = 0.1
+	}
+	b := &Broker{spec: s, log: log, run: r, dir: d, opts: o, now: o.Now, notify: n, reg: o.Registry, files: map[string]*fileState{}, poke: make(chan struct{}, 1)}
+	if b.now == nil {
+		b.now = time.Now
+	}
+	if b.reg == nil {
+		b.reg = prometheus.NewRegistry()
+	}
+	b.m = newMetrics(b)
+	if err := b.reg.Register(b.m); err != nil {
+		d.Close()
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	b.open = b.m.timedOpener(r.Opener())
+
+	byRef := map[string]*item{}
+	for _, sec := range s.Secrets {
+		c := sec.Ref.Canonical()
+		it, ok := byRef[c]
+		if !ok {
+			it = &item{ref: sec.Ref, optional: true}
+			byRef[c] = it
+			b.items = append(b.items, it)
+		}
+		it.secrets = append(it.secrets, sec)
+		it.optional = it.optional && sec.Optional
+	}
+	if n := d.RemoveStaleTemps(); n > 0 {
+		log.Info("removed temporary files an interrupted writer left", "count", n)
+	}
+	adopted := 0
+	names := []string{ReadyMarker}
+	for _, sec := range s.Secrets {
+		names = append(names, sec.Name)
+	}
+	for _, t := range s.Templates {
+		names = append(names, t.Dest)
+	}
+	for _, name := range names {
+		sum, ok, err := d.Digest(name)
+		if err != nil {
+			log.Warn("cannot read an existing file; it will be replaced", "file", name, "err", err)
+			continue
+		}
+		if ok {
+			d.Adopt(name)
+			if name != ReadyMarker {
+				b.files[name] = &fileState{digest: sum, have: true}
+				adopted++
+			}
+		}
+	}
+	if adopted > 0 {
+		log.Info("adopted files already in the directory; they are replaced atomically only when their value changes", "count", adopted, "dir", d.Path)
+	}
+	return b, nil
+}
+
+// Dir is the secrets directory in use (it may be a fallback of the default).
+func (b *Broker) Dir() *tmpfs.Dir { return b.dir }
+
+// Registry holds the broker's metrics.
+func (b *Broker) Registry() *prometheus.Registry { return b.reg }
+
+// Run delivers every secret, then (unless Once) refreshes them until ctx
+// ends or the ExitWhen file appears, and shuts down: files stay in place
+// unless wipe_on_exit. In Once mode any failure is returned with its exit
+// code (69 fetch, 73 write, 77 size policy).
+func (b *Broker) Run(ctx context.Context) error {
+	if b.opts.Once {
+		defer b.dir.Close()
+		err := b.Cycle(ctx, true)
+		if err == nil {
+			for _, l := range b.run.Lifecycles() {
+				if herr := l.Handoff(ctx, false); herr != nil {
+					return pipeline.Exit(pipeline.ExitProvider, herr)
+				}
+			}
+		}
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	b.log.Info("broker started", "secrets", len(b.spec.Secrets), "references", len(b.items), "templates", len(b.spec.Templates),
+		"dir", b.dir.Path, "refresh", b.spec.Refresh, "max_staleness", b.spec.MaxStaleness, "wipe_on_exit", b.spec.WipeOnExit)
+	if b.opts.ExitWhen != "" {
+		go b.watchExit(ctx, cancel)
+	}
+	if err := b.Cycle(ctx, true); err != nil && ctx.Err() == nil {
+		b.log.Error("first delivery incomplete; retrying with backoff (not ready)", "err", err)
+	}
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for ctx.Err() == nil {
+		all := false
+		if wait := b.untilNext(); wait > 0 {
+			timer.Reset(wait)
+			select {
+			case <-ctx.Done():
+			case <-timer.C:
+			case <-b.poke:
+				all = true
+				b.log.Info("refreshing every secret now (SIGHUP)")
+			}
+			if ctx.Err() != nil {
+				break
+			}
+		}
+		if err := b.Cycle(ctx, all); err != nil && ctx.Err() == nil {
+			b.log.Debug("refresh cycle had failures", "err", err)
+		}
+	}
+	return b.shutdown()
+}
+
+// RefreshNow makes Run re-read every secret at once (the broker's SIGHUP).
+func (b *Broker) RefreshNow() {
+	select {
+	case b.poke <- struct{}{}:
+	default:
+	}
+}
+
+func (b *Broker) watchExit(ctx context.Context, cancel func()) {
+	t := time.NewTicker(500 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := os.Stat(b.opts.ExitWhen); err == nil {
+				b.log.Info("exit sentinel appeared; stopping", "file", b.opts.ExitWhen)
+				cancel()
+				return
+			}
+		}
+	}
+}
+
+func (b *Broker) shutdown() error {
+	defer b.dir.Close()
+	if !b.spec.WipeOnExit {
+		b.log.Info("stopping; secret files stay in place (wipe_on_exit is off)", "dir", b.dir.Path)
+		return nil
+	}
+	var errs []error
+	for _, l := range b.run.Lifecycles() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := l.Close(ctx); err != nil {
+			b.log.Warn("cannot release provider resources", "err", err)
+		}
+		cancel()
+	}
+	if err := b.dir.Wipe(); err != nil {
+		errs = append(errs, err)
+		b.log.Error("cannot remove secret files", "err", err)
+	}
+	b.log.Info("stopping; secret files overwritten and removed (wipe_on_exit)", "dir", b.dir.Path)
+	return pipeline.Exit(pipeline.ExitDir, errors.Join(errs...))
+}
+
+func (b *Broker) untilNext() time.Duration {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var first time.Time
+	for _, it := range b.items {
+		if first.IsZero() || it.next.Before(first) {
+			first = it.next
+		}
+	}
+	if first.IsZero() {
+		return b.spec.Refresh
+	}
+	return first.Sub(b.now())
+}
+
+// Cycle fetches the references that are due (all of them when all is set,
+// or when templates need every value), writes each file whose digest
+// changed, and tells the app about replaced files. It returns what failed.
+func (b *Broker) Cycle(ctx context.Context, all bool) error {
+	now := b.now()
+	coalesce := min(time.Second, b.spec.Refresh/10)
+	b.mu.Lock()
+	var due []*item
+	for _, it := range b.items {
+		if all || len(b.spec.Templates) > 0 || !it.next.After(now.Add(coalesce)) {
+			due = append(due, it)
+		}
+	}
+	b.mu.Unlock()
+	if len(due) == 0 && b.delivered {
+		return nil
+	}
+	refs := make([]providers.Ref, len(due))
+	for i, it := range due {
+		refs[i] = it.ref
+	}
+	res := providers.Resolve(ctx, refs, b.open, providers.Options{Timeout: b.spec.Timeout})
+	defer func() {
+		for _, s := range res.Secrets {
+			s.Value.Wipe()
+		}
+	}()
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	now = b.now()
+	jit := 1 + b.opts.Jitter*(2*rand.Float64()-1)
+
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var fails []string
+	var replaced []string
+	code := pipeline.ExitProvider
+	values := map[string][]byte{}
+	for _, it := range due {
+		err := res.Err(it.ref)
+		if err != nil && it.optional && providers.KindOf(err) == providers.KindNotFound && (it.lastSuccess.IsZero() || it.skipped) {
+			if !it.skipped {
+				b.log.Info("optional secret not found; skipped", "ref", it.ref.Raw)
+			}
+			it.skipped = true
+			it.failures, it.lastErr = 0, ""
+			it.lastSuccess = now
+			b.schedule(it, now, jit)
+			continue
+		}
+		if err != nil {
+			fails = append(fails, err.Error())
+			b.fault(it, err, now)
+			continue
+		}
+		got, _ := res.Get(it.ref)
+		it.skipped = false
+		if it.missing {
+			b.log.Warn("secret is back upstream", "ref", it.ref.Raw)
+			it.missing = false
+		}
+		ok := true
+		for _, sec := range it.secrets {
+			val := got.Value.Reveal()
+			values[sec.Name] = val
+			if v := b.run.Policies.CheckSize(sec.Name, len(val)); v != nil {
+				ok = false
+				code = pipeline.ExitPolicy
+				fails = append(fails, v.String())
+				b.log.Error("secret refused by the policy; the last good file stays", "secret", sec.Name, "err", v.String())
+				continue
+			}
+			rep, err := b.put(sec.Name, val, sec.Mode)
+			if err != nil {
+				ok = false
+				code = pipeline.ExitDir
+				fails = append(fails, err.Error())
+				b.m.errors.WithLabelValues("tmpfs", "write").Inc()
+				b.log.Error("cannot write a secret file; the last good file stays", "secret", sec.Name, "err", err)
+				continue
+			}
+			if rep {
+				replaced = append(replaced, sec.Name)
+			}
+		}
+		if !ok {
+			it.failures++
+			it.lastErr = "cannot deliver"
+			it.next = now.Add(b.backoff(it.failures))
+			continue
+		}
+		it.failures, it.lastErr = 0, ""
+		it.lastSuccess = now
+		it.fetchedAt = now
+		it.leaseTTL = got.LeaseTTL
+		b.schedule(it, now, jit)
+	}
+	if len(b.spec.Templates) > 0 && len(fails) == 0 {
+		for _, t := range b.spec.Templates {
+			out, err := spec.Render(t, func(name string) ([]byte, error) {
+				v, ok := values[name]
+				if !ok {
+					return nil, fmt.Errorf("secret %q is optional and was not found", name)
+				}
+				return v, nil
+			})
+			if err != nil {
+				fails = append(fails, fmt.Sprintf("%s (%s): %v", t.Where, t.Source, err))
+				b.log.Error("cannot render a template; the last good file stays", "template", t.Dest, "err", err)
+				continue
+			}
+			rep, err := b.put(t.Dest, out, t.Mode)
+			clear(out)
+			if err != nil {
+				code = pipeline.ExitDir
+				fails = append(fails, err.Error())
+				b.log.Error("cannot write a template file; the last good file stays", "template", t.Dest, "err", err)
+			} else if rep {
+				replaced = append(replaced, t.Dest)
+			}
+		}
+	}
+	b.m.cycles.Inc()
+	if !b.delivered && b.complete() && len(fails) == 0 {
+		if err := b.dir.WriteMarker(ReadyMarker, []byte(now.UTC().Format(time.RFC3339)+"\n")); err != nil {
+			b.log.Error("cannot write the readiness marker", "err", err)
+			return pipeline.Exit(pipeline.ExitDir, err)
+		}
+		b.delivered = true
+		b.log.Info("secrets delivered", "count", len(b.spec.Secrets)+len(b.spec.Templates), "dir", b.dir.Path)
+		if !b.opts.Once && !b.kept {
+			b.kept = true
+			for _, l := range b.run.Lifecycles() {
+				if err := l.Handoff(ctx, true); err != nil {
+					b.log.Warn("provider handoff failed", "err", err)
+				}
+				go l.Keep(ctx)
+			}
+		}
+	}
+	if len(replaced) > 0 {
+		sort.Strings(replaced)
+		b.log.Info("secret files replaced", "files", strings.Join(replaced, ","))
+		if !b.opts.Once {
+			go b.notify.Notify(context.WithoutCancel(ctx), replaced)
+		}
+	}
+	if len(fails) > 0 {
+		return pipeline.Exit(code, fmt.Errorf("%d failure(s):\n  %s", len(fails), strings.Join(fails, "\n  ")))
+	}
+	return nil
+}
+
+// put writes name when its digest differs from the last one written (or
+// found at start), and reports whether it replaced an existing file.
+func (b *Broker) put(name string, val []byte, mode os.FileMode) (replaced bool, err error) {
+	sum := sha256.Sum256(val)
+	f := b.files[name]
+	if f != nil && f.have && f.digest == sum {
+		return false, nil
+	}
+	if err := b.dir.Write(name, val, mode); err != nil {
+		return false, err
+	}
+	b.m.changes.WithLabelValues(name).Inc()
+	b.m.bytes.Add(float64(len(val)))
+	if f == nil {
+		b.files[name] = &fileState{digest: sum, have: true}
+		return false, nil
+	}
+	rep := f.have
+	f.digest, f.have = sum, true
+	return rep, nil
+}
+
+// fault records a failed fetch: the last good file stays, the reference
+// backs off, and a secret gone upstream is removed only once it is older
+// than max_staleness.
+func (b *Broker) fault(it *item, err error, now time.Time) {
+	kind := providers.KindOf(err)
+	b.m.errors.WithLabelValues(it.ref.Scheme, strings.ReplaceAll(kind.String(), " ", "_")).Inc()
+	it.failures++
+	it.lastErr = kind.String()
+	it.next = now.Add(b.backoff(it.failures))
+	names := secretNames(it)
+	switch {
+	case it.lastSuccess.IsZero():
+		b.log.Warn("cannot fetch secret", "secrets", names, "err", err, "retry_in", it.next.Sub(now).Round(time.Millisecond))
+	case kind == providers.KindNotFound:
+		age := now.Sub(it.lastSuccess)
+		if age > b.spec.MaxStaleness {
+			for _, sec := range it.secrets {
+				if f := b.files[sec.Name]; f != nil && f.have {
+					if rerr := b.dir.Remove(sec.Name); rerr == nil {
+						f.have = false
+					}
+				}
+			}
+			b.log.Error("SECRET DELETED UPSTREAM: older than max_staleness, its file is removed", "secrets", names, "ref", it.ref.Raw, "max_staleness", b.spec.MaxStaleness)
+		} else {
+			it.missing = true
+			b.log.Error("SECRET DELETED UPSTREAM: keeping the last good file until max_staleness", "secrets", names, "ref", it.ref.Raw, "stale_for", age.Round(time.Second), "max_staleness", b.spec.MaxStaleness)
+		}
+	default:
+		b.log.Warn("refresh failed; the last good file stays", "secrets", names, "err", err, "stale_for", now.Sub(it.lastSuccess).Round(time.Second), "retry_in", it.next.Sub(now).Round(time.Millisecond))
+	}
+}
+
+func secretNames(it *item) string {
+	n := make([]string, len(it.secrets))
+	for i, s := range it.secrets {
+		n[i] = s.Name
+	}
+	return strings.Join(n, ",")
+}
+
+// schedule sets the next read: refresh with the cycle's jitter, or sooner
+// for a leased secret (2/3 of its TTL, so it is re-read before it expires).
+func (b *Broker) schedule(it *item, now time.Time, jit float64) {
+	d := time.Duration(float64(b.spec.Refresh) * jit)
+	if it.leaseTTL > 0 {
+		if l := it.leaseTTL * 2 / 3; l < d {
+			d = l
+		}
+	}
+	it.next = now.Add(d)
+}
+
+// backoff is 2s doubling per failure, capped at refresh, with ±20% jitter.
+func (b *Broker) backoff(failures int) time.Duration {
+	d := 2 * time.Second << min(failures-1, 12)
+	if d > b.spec.Refresh {
+		d = b.spec.Refresh
+	}
+	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+}
+
+// complete reports whether every reference has had a success.
+func (b *Broker) complete() bool {
+	for _, it := range b.items {
+		if it.lastSuccess.IsZero() {
+			return false
+		}
+	}
+	return true
+}
+
+// Ready reports whether the first delivery is done and no secret is older
+// than max_staleness; why says what is missing.
+func (b *Broker) Ready() (ok bool, why string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.delivered {
+		var pending []string
+		for _, it := range b.items {
+			if it.lastSuccess.IsZero() {
+				pending = append(pending, secretNames(it))
+			}
+		}
+		return false, "first delivery pending: " + strings.Join(pending, ", ")
+	}
+	now := b.now()
+	var stale []string
+	for _, it := range b.items {
+		if age := now.Sub(it.lastSuccess); age > b.spec.MaxStaleness {
+			stale = append(stale, fmt.Sprintf("%s (%s since the last success, %s)", secretNames(it), age.Round(time.Second), it.lastErr))
+		}
+	}
+	if len(stale) > 0 {
+		return false, "older than max_staleness " + b.spec.MaxStaleness.String() + ": " + strings.Join(stale, ", ")
+	}
+	return true, "ready"
+}

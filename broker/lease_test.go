@@ -1,0 +1,134 @@
+package broker
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/secretbroker/secretbroker/providers"
+	"github.com/secretbroker/secretbroker/secret"
+	"github.com/secretbroker/secretbroker/spec"
+)
+
+// leased is a provider with leases, standing in for Vault's dynamic
+// secrets: every read is a new credential with a 90s lease. It counts the
+// reads and the Lifecycle calls the broker makes.
+type leased struct {
+	mu                     sync.Mutex
+	reads                  map[string]int
+	handoffs, keeps, close int
+	supervised             bool
+}
+
+var lease = &leased{reads: map[string]int{}}
+
+func init() {
+	providers.Register(providers.Registration{Scheme: "vault", Block: "vault", New: func(context.Context, providers.Env) (providers.Provider, error) {
+		return lease, nil
+	}})
+}
+
+func (l *leased) Fetch(ctx context.Context, refs []providers.Ref) []providers.Result {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]providers.Result, len(refs))
+	for i, r := range refs {
+		l.reads[r.Canonical()]++
+		out[i].Secret = providers.Secret{
+			Value:   secret.FromString(fmt.Sprintf("user-%d-fake", l.reads[r.Canonical()])),
+			LeaseID: "database/creds/app/" + fmt.Sprint(l.reads[r.Canonical()]), LeaseTTL: 90 * time.Second, Renewable: true,
+		}
+	}
+	return out
+}
+
+func (l *leased) Handoff(_ context.Context, supervised bool) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.handoffs++
+	l.supervised = supervised
+	return nil
+}
+
+func (l *leased) Keep(ctx context.Context) {
+	l.mu.Lock()
+	l.keeps++
+	l.mu.Unlock()
+	<-ctx.Done()
+}
+
+func (l *leased) Close(context.Context) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.close++
+	return nil
+}
+
+func TestLeasedSecretReadBeforeTwoThirdsOfItsTTL(t *testing.T) {
+	lease.mu.Lock()
+	lease.reads, lease.handoffs, lease.keeps, lease.close = map[string]int{}, 0, 0, 0
+	lease.mu.Unlock()
+	f := newFixture(t, "a: alpha-fake\n", "a")
+	ref, _ := providers.ParseRef("vault://database/creds/app")
+	f.s.Secrets = append(f.s.Secrets, spec.Secret{Name: "db", Ref: ref, Mode: 0o400})
+	f.s.WipeOnExit = true
+	f.s.Refresh = 5 * time.Minute
+	b := f.broker(Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := b.Cycle(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { lease.mu.Lock(); defer lease.mu.Unlock(); return lease.keeps == 1 })
+	if lease.handoffs != 1 || !lease.supervised {
+		t.Fatalf("handoffs=%d supervised=%v: the broker stays, so Handoff(supervised=true) once", lease.handoffs, lease.supervised)
+	}
+	var dbItem, fileItem *item
+	for _, it := range b.items {
+		if it.ref.Scheme == "vault" {
+			dbItem = it
+		} else {
+			fileItem = it
+		}
+	}
+	if d := dbItem.next.Sub(f.now()); d != 60*time.Second {
+		t.Fatalf("leased secret next read in %v, want 60s (2/3 of 90s)", d)
+	}
+	if d := fileItem.next.Sub(f.now()); d < 270*time.Second || d > 330*time.Second {
+		t.Fatalf("static secret next read in %v, want refresh 5m ±10%%", d)
+	}
+	f.advance(30 * time.Second)
+	body := testutil.CollectAndCount(b.m, "secretbroker_lease_ttl_remaining_seconds")
+	if body != 1 {
+		t.Fatalf("lease TTL series: %d, want 1", body)
+	}
+	if err := testutil.CollectAndCompare(b.m, strings.NewReader(`
+# HELP secretbroker_lease_ttl_remaining_seconds Lease time left for leased secrets, as of the last read.
+# TYPE secretbroker_lease_ttl_remaining_seconds gauge
+secretbroker_lease_ttl_remaining_seconds{secret="db"} 60
+`), "secretbroker_lease_ttl_remaining_seconds"); err != nil {
+		t.Fatal(err)
+	}
+	// At 61s only the leased secret is due: one read, one replaced file.
+	f.advance(31 * time.Second)
+	if err := b.Cycle(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	if lease.reads["vault://database/creds/app"] != 2 || f.read("db") != "user-2-fake" {
+		t.Fatalf("reads=%v db=%q", lease.reads, f.read("db"))
+	}
+	if n := testutil.ToFloat64(b.m.changes.WithLabelValues("a")); n != 1 {
+		t.Fatalf("the static secret was written again (%v) though not due", n)
+	}
+	if err := b.shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	if lease.close != 1 {
+		t.Fatalf("Close calls = %d, want 1 with wipe_on_exit", lease.close)
+	}
+}

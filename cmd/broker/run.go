@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/secretbroker/secretbroker/broker"
+	"github.com/secretbroker/secretbroker/pipeline"
+	"github.com/secretbroker/secretbroker/spec"
+)
+
+const usage = `broker [flags]            keep the secrets fresh in --dir; serve /healthz, /readyz, /metrics on --listen
+  broker --once             resolve, write, exit (init-container mode)
+  (SIGHUP re-reads every secret now; SIGTERM stops, leaving the files unless --wipe-on-exit)
+  broker healthcheck        exit 0 when the running broker is ready
+  broker version`
+
+func newRunCommand() *cobra.Command {
+	var once bool
+	var exitWhen string
+	c := &cobra.Command{
+		Use:           "broker [flags]",
+		Short:         "Keep secrets fresh in a shared tmpfs directory",
+		Long:          "Usage:\n  " + usage,
+		Args:          cobra.NoArgs,
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return run(cmd, once, exitWhen)
+		},
+	}
+	f := c.Flags()
+	spec.AddFlags(f)
+	f.String("log-level", "info", "debug, info, warn or error")
+	f.String("log-format", "text", "text or json")
+	f.BoolVar(&once, "once", false, "resolve and write once, then exit (init container)")
+	f.String("listen", "127.0.0.1:9102", "address (host:port, or a unix socket path) for /healthz, /readyz and /metrics; \"off\" for none")
+	f.Bool("wipe-on-exit", false, "on SIGTERM overwrite and remove every file written (default: leave them for the app)")
+	f.StringVar(&exitWhen, "exit-when", "", "exit when this file appears (for Jobs without native sidecars)")
+	f.Duration("refresh", 5*time.Minute, "how often static secrets are re-read (with jitter)")
+	f.Duration("max-staleness", time.Hour, "how long a secret may go unrefreshed before /readyz fails")
+	return c
+}
+
+func newLogger(f *pflag.FlagSet, w io.Writer) (*slog.Logger, error) {
+	lvl, _ := f.GetString("log-level")
+	format, _ := f.GetString("log-format")
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(lvl)); err != nil {
+		return nil, pipeline.Exit(pipeline.ExitUsage, fmt.Errorf("--log-level %q: want debug, info, warn or error", lvl))
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, pipeline.Exit(pipeline.ExitUsage, fmt.Errorf("--log-format %q: want text or json", format))
+}
+
+func run(cmd *cobra.Command, once bool, exitWhen string) error {
+	log, err := newLogger(cmd.Flags(), cmd.ErrOrStderr())
+	if err != nil {
+		return err
+	}
+	s, err := spec.Load(cmd.Flags())
+	if err != nil {
+		return pipeline.Exit(pipeline.ExitUsage, err)
+	}
+	s.Logger = log
+	for _, w := range s.Warnings {
+		log.Warn(w)
+	}
+	if once && exitWhen != "" {
+		return pipeline.Exit(pipeline.ExitUsage, errors.New("--exit-when has no meaning with --once"))
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	b, err := broker.New(s, log, broker.Options{Once: once, ExitWhen: exitWhen})
+	if err != nil {
+		return err
+	}
+	if !once && s.Listen != "" && s.Listen != "off" {
+		ln, err := broker.Listen(s.Listen)
+		if err != nil {
+			b.Dir().Close()
+			return pipeline.Exit(pipeline.ExitUsage, fmt.Errorf("cannot listen on %s (--listen): %v", s.Listen, err))
+		}
+		srv := &http.Server{Handler: b.Handler(), ReadHeaderTimeout: 5 * time.Second}
+		go srv.Serve(ln)
+		defer srv.Close()
+		if p, ok := broker.IsUnix(s.Listen); ok {
+			defer os.Remove(p)
+		}
+		log.Info("serving /healthz, /readyz and /metrics", "listen", s.Listen)
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for range hup {
+			b.RefreshNow()
+		}
+	}()
+	return b.Run(ctx)
+}

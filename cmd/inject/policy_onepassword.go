@@ -1,0 +1,42 @@
+//go:build !noonepassword
+
+package main
+
+import (
+	"context"
+	"io"
+
+	"github.com/spf13/cobra"
+
+	"github.com/secretbroker/secretbroker/providers/onepassword"
+	"github.com/secretbroker/secretbroker/spec"
+)
+
+func init() {
+	policySubcommands = append(policySubcommands, func() *cobra.Command {
+		return &cobra.Command{
+			Use:   "onepassword",
+			Short: "Print the 1Password vaults the spec reads and the access a service account or Connect token needs",
+			Args:  cobra.NoArgs,
+			RunE: func(cmd *cobra.Command, _ []string) error {
+				s, err := loadSpec(cmd)
+				if err != nil {
+					return err
+				}
+				return onepassword.WritePolicy(cmd.OutOrStdout(), s.Refs())
+			},
+		}
+	})
+	auditors["op"] = func(ctx context.Context, s *spec.Spec, stdout, _ io.Writer) (bool, error) {
+		if s.Timeout > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, s.Timeout)
+			defer cancel()
+		}
+		rep, err := onepassword.Audit(ctx, s.ProviderEnv("onepassword"), s.Refs())
+		if err != nil {
+			return false, err
+		}
+		return rep.Broader(), onepassword.WriteAudit(stdout, rep)
+	}
+}

@@ -1,0 +1,53 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/secretbroker/secretbroker/pipeline"
+	"github.com/secretbroker/secretbroker/spec"
+)
+
+// readyMarker is what the broker writes after its first complete delivery
+// (broker.ReadyMarker; inject does not link the broker).
+const readyMarker = ".ready"
+
+// newWaitCommand blocks until the broker's first delivery: DIR/.ready
+// exists. It exits 75 when --timeout passes first.
+func newWaitCommand() *cobra.Command {
+	var dir string
+	var timeout time.Duration
+	c := &cobra.Command{
+		Use:   "wait",
+		Short: "Block until the broker's first delivery (DIR/.ready); exit 75 on timeout",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !cmd.Flags().Changed("dir") {
+				if d := os.Getenv("INJECT_DIR"); d != "" {
+					dir = d
+				}
+			}
+			if timeout <= 0 {
+				return pipeline.Exit(pipeline.ExitUsage, fmt.Errorf("--timeout must be positive"))
+			}
+			marker := filepath.Join(dir, readyMarker)
+			deadline := time.Now().Add(timeout)
+			for {
+				if _, err := os.Stat(marker); err == nil {
+					return nil
+				}
+				if time.Now().After(deadline) {
+					return pipeline.Exit(pipeline.ExitWait, fmt.Errorf("wait: %s did not appear within %s; is the broker running and sharing %s?", marker, timeout, dir))
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+		},
+	}
+	c.Flags().StringVar(&dir, "dir", spec.DefaultDir, "the directory the broker writes; also INJECT_DIR")
+	c.Flags().DurationVar(&timeout, "timeout", 5*time.Minute, "how long to wait")
+	return c
+}

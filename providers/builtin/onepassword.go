@@ -1,0 +1,12 @@
+//go:build !noonepassword
+
+package builtin
+
+import (
+	"github.com/secretbroker/secretbroker/providers"
+	"github.com/secretbroker/secretbroker/providers/onepassword"
+)
+
+func init() {
+	providers.Register(providers.Registration{Scheme: "op", Block: "onepassword", New: onepassword.New})
+}

@@ -1,0 +1,338 @@
+package onepassword
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+
+	"github.com/1Password/connect-sdk-go/connect"
+	op "github.com/1Password/connect-sdk-go/onepassword"
+	"github.com/opentracing/opentracing-go"
+
+	"github.com/secretbroker/secretbroker/providers"
+)
+
+// The Connect SDK sets up a Jaeger tracer (UDP spans to localhost, a
+// sampling poller) unless a global tracer is registered; register the no-op
+// one so making a client sends nothing anywhere but Connect.
+var tracerOnce sync.Once
+
+func noTracing() {
+	tracerOnce.Do(func() {
+		if !opentracing.IsGlobalTracerRegistered() {
+			opentracing.SetGlobalTracer(opentracing.NoopTracer{})
+		}
+	})
+}
+
+// connectAPI is the part of the Connect SDK's client the provider uses.
+type connectAPI interface {
+	GetVaults() ([]op.Vault, error)
+	GetVaultsByTitle(title string) ([]op.Vault, error)
+	GetVaultByUUID(uuid string) (*op.Vault, error)
+	GetItems(vaultQuery string) ([]op.Item, error)
+	GetItemsByTitle(title, vaultQuery string) ([]op.Item, error)
+	GetItemByUUID(uuid, vaultQuery string) (*op.Item, error)
+	GetFileContent(file *op.File) ([]byte, error)
+}
+
+type connectProvider struct {
+	s   Settings
+	api connectAPI
+	log *slog.Logger
+
+	mu     sync.Mutex
+	vaults map[string]*onceEntry[vaultID] // by lower-cased name or id, for the provider's life
+	items  map[string]string              // vaultID + "\x00" + lower-cased item -> item id
+}
+
+type vaultID struct{ id, name string }
+
+func newConnect(s Settings, env providers.Env) *connectProvider {
+	noTracing()
+	log := env.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &connectProvider{s: s, api: connect.NewClientWithUserAgent(s.Host, s.token, "secretbroker"), log: log,
+		vaults: map[string]*onceEntry[vaultID]{}, items: map[string]string{}}
+}
+
+// onceEntry computes a value once; waiters share the result.
+type onceEntry[T any] struct {
+	once sync.Once
+	v    T
+	err  error
+}
+
+// call runs a Connect SDK call, which takes no context, so that the caller
+// returns when ctx ends even if the request hangs.
+func call[T any](ctx context.Context, s Settings, f func() (T, error)) (T, error) {
+	type res struct {
+		v   T
+		err error
+	}
+	ch := make(chan res, 1)
+	go func() {
+		var r res
+		r.err = withBackoff(ctx, isRateLimited, func() error {
+			var err error
+			r.v, err = f()
+			return err
+		})
+		ch <- r
+	}()
+	select {
+	case r := <-ch:
+		return r.v, r.err
+	case <-ctx.Done():
+		var zero T
+		return zero, &providers.Error{Kind: providers.KindTimeout, Detail: fmt.Sprintf("Connect at %s did not answer before the deadline (--timeout)", s.Host)}
+	}
+}
+
+func isRateLimited(err error) bool {
+	var e *op.Error
+	return errors.As(err, &e) && e.StatusCode == http.StatusTooManyRequests
+}
+
+var idRE = regexp.MustCompile(`^[a-z0-9]{26}$`)
+
+// classify turns a Connect SDK error into a *providers.Error for ref.
+func (p *connectProvider) classify(ref providers.Ref, what string, err error) error {
+	var pe *providers.Error
+	if errors.As(err, &pe) {
+		out := *pe
+		out.Ref = ref.Raw
+		return &out
+	}
+	var rl *RateLimited
+	if errors.As(err, &rl) {
+		return &providers.Error{Ref: ref.Raw, Kind: providers.KindUnreachable, Detail: redact(rl.Error(), p.s.token)}
+	}
+	var ae *op.Error
+	if errors.As(err, &ae) {
+		msg := redact(ae.Message, p.s.token)
+		switch ae.StatusCode {
+		case http.StatusUnauthorized:
+			return providers.Errorf(ref, providers.KindDenied, "Connect at %s refused the token from %s (401 %s); check that it is an access token of this Connect server and has not been revoked",
+				p.s.Host, p.s.tokenSource, msg)
+		case http.StatusForbidden:
+			return providers.Errorf(ref, providers.KindDenied, "%s: the Connect token may not read it (403 %s); give the token read access to that vault", what, msg)
+		case http.StatusNotFound:
+			return providers.Errorf(ref, providers.KindNotFound, "%s: Connect answered 404 %s", what, msg)
+		}
+		if ae.StatusCode >= 500 {
+			return providers.Errorf(ref, providers.KindUnreachable, "%s: Connect at %s answered %d %s; check the Connect server's logs", what, p.s.Host, ae.StatusCode, msg)
+		}
+		return providers.Errorf(ref, providers.KindOther, "%s: Connect answered %d %s", what, ae.StatusCode, msg)
+	}
+	var ue *url.Error
+	var ne net.Error
+	if errors.As(err, &ue) || errors.As(err, &ne) {
+		return providers.Errorf(ref, providers.KindUnreachable, "cannot reach Connect at %s (from %s): %s; check the address and that the server runs",
+			p.s.Host, hostSource(p.s), redact(rootCause(err).Error(), p.s.token))
+	}
+	return providers.Errorf(ref, providers.KindOther, "%s: %s", what, redact(err.Error(), p.s.token))
+}
+
+func hostSource(s Settings) string {
+	if strings.HasPrefix(s.tokenSource, "providers.") {
+		return "providers.onepassword.connect.host"
+	}
+	return "the configuration or " + EnvConnectHost
+}
+
+func rootCause(err error) error {
+	for {
+		u := errors.Unwrap(err)
+		if u == nil {
+			return err
+		}
+		err = u
+	}
+}
+
+// Fetch resolves every reference: one vault lookup per distinct vault (once
+// for the provider's life), one item read per distinct item.
+func (p *connectProvider) Fetch(ctx context.Context, refs []providers.Ref) []providers.Result {
+	type itemKey struct{ vault, item string }
+	var imu sync.Mutex
+	items := map[itemKey]*onceEntry[*op.Item]{}
+	return providers.Parallel(ctx, refs, func(ctx context.Context, ref providers.Ref) (providers.Secret, error) {
+		vname, iname, section, field := providers.OnePasswordParts(ref)
+		v, err := p.vault(ctx, ref, vname)
+		if err != nil {
+			return providers.Secret{}, err
+		}
+		k := itemKey{v.id, strings.ToLower(iname)}
+		imu.Lock()
+		e, ok := items[k]
+		if !ok {
+			e = &onceEntry[*op.Item]{}
+			items[k] = e
+		}
+		imu.Unlock()
+		e.once.Do(func() { e.v, e.err = p.item(ctx, ref, v, iname) })
+		if e.err != nil {
+			return providers.Secret{}, withRef(e.err, ref)
+		}
+		val, err := p.value(ctx, ref, v, e.v, section, field)
+		if err != nil {
+			return providers.Secret{}, err
+		}
+		return providers.Secret{Value: val, Version: fmt.Sprint(e.v.Version)}, nil
+	})
+}
+
+// withRef re-labels an error shared by several references with ref.
+func withRef(err error, ref providers.Ref) error {
+	var pe *providers.Error
+	if errors.As(err, &pe) {
+		out := *pe
+		out.Ref = ref.Raw
+		return &out
+	}
+	return err
+}
+
+// vault resolves a vault name or id to its id, once per provider.
+func (p *connectProvider) vault(ctx context.Context, ref providers.Ref, name string) (vaultID, error) {
+	key := strings.ToLower(name)
+	p.mu.Lock()
+	e, ok := p.vaults[key]
+	if !ok {
+		e = &onceEntry[vaultID]{}
+		p.vaults[key] = e
+	}
+	p.mu.Unlock()
+	e.once.Do(func() { e.v, e.err = p.lookupVault(ctx, ref, name) })
+	if e.err != nil {
+		// A failure is not cached: the next Fetch (broker) tries again.
+		p.mu.Lock()
+		if p.vaults[key] == e {
+			delete(p.vaults, key)
+		}
+		p.mu.Unlock()
+		return vaultID{}, withRef(e.err, ref)
+	}
+	return e.v, nil
+}
+
+func (p *connectProvider) lookupVault(ctx context.Context, ref providers.Ref, name string) (vaultID, error) {
+	what := fmt.Sprintf("vault %q", name)
+	if idRE.MatchString(name) {
+		v, err := call(ctx, p.s, func() (*op.Vault, error) { return p.api.GetVaultByUUID(name) })
+		if err == nil {
+			return vaultID{v.ID, v.Name}, nil
+		}
+		var ae *op.Error
+		if !errors.As(err, &ae) || ae.StatusCode != http.StatusNotFound {
+			return vaultID{}, p.classify(ref, what, err)
+		}
+		// Not an id after all: a vault may be named like one.
+	}
+	vs, err := call(ctx, p.s, func() ([]op.Vault, error) { return p.api.GetVaultsByTitle(name) })
+	if err != nil {
+		return vaultID{}, p.classify(ref, what, err)
+	}
+	if len(vs) == 0 {
+		// 1Password names are case-insensitive; Connect's filter may not be.
+		all, err := call(ctx, p.s, func() ([]op.Vault, error) { return p.api.GetVaults() })
+		if err != nil {
+			return vaultID{}, p.classify(ref, what, err)
+		}
+		var names []string
+		for _, v := range all {
+			names = append(names, v.Name)
+			if strings.EqualFold(v.Name, name) {
+				vs = append(vs, v)
+			}
+		}
+		if len(vs) == 0 {
+			return vaultID{}, providers.Errorf(ref, providers.KindNotFound, "no vault %q that this Connect token can read; vaults it can read: %s", name, quoteList(names))
+		}
+	}
+	if len(vs) > 1 {
+		return vaultID{}, providers.Errorf(ref, providers.KindInvalid, "%d vaults are named %q; refer to the vault by its id", len(vs), name)
+	}
+	return vaultID{vs[0].ID, vs[0].Name}, nil
+}
+
+// item reads an item in full: by its cached id, or by id or title.
+func (p *connectProvider) item(ctx context.Context, ref providers.Ref, v vaultID, name string) (*op.Item, error) {
+	what := fmt.Sprintf("item %q in vault %q", name, v.name)
+	key := v.id + "\x00" + strings.ToLower(name)
+	p.mu.Lock()
+	id := p.items[key]
+	p.mu.Unlock()
+	if id == "" && idRE.MatchString(name) {
+		id = name
+	}
+	if id != "" {
+		it, err := call(ctx, p.s, func() (*op.Item, error) { return p.api.GetItemByUUID(id, v.id) })
+		if err == nil {
+			p.remember(key, it.ID)
+			return it, nil
+		}
+		var ae *op.Error
+		if !errors.As(err, &ae) || ae.StatusCode != http.StatusNotFound {
+			return nil, p.classify(ref, what, err)
+		}
+		p.mu.Lock()
+		delete(p.items, key) // deleted or re-created: look it up by title again
+		p.mu.Unlock()
+	}
+	its, err := call(ctx, p.s, func() ([]op.Item, error) { return p.api.GetItemsByTitle(name, v.id) })
+	if err != nil {
+		return nil, p.classify(ref, what, err)
+	}
+	if len(its) == 0 {
+		all, err := call(ctx, p.s, func() ([]op.Item, error) { return p.api.GetItems(v.id) })
+		if err != nil {
+			return nil, p.classify(ref, what, err)
+		}
+		var titles []string
+		var match []op.Item
+		for _, it := range all {
+			titles = append(titles, it.Title)
+			if strings.EqualFold(it.Title, name) {
+				match = append(match, it)
+			}
+		}
+		if len(match) == 0 {
+			return nil, providers.Errorf(ref, providers.KindNotFound, "no item %q in vault %q; items there: %s", name, v.name, quoteList(titles))
+		}
+		if len(match) == 1 {
+			it, err := call(ctx, p.s, func() (*op.Item, error) { return p.api.GetItemByUUID(match[0].ID, v.id) })
+			if err != nil {
+				return nil, p.classify(ref, what, err)
+			}
+			its = []op.Item{*it}
+		} else {
+			its = match
+		}
+	}
+	if len(its) > 1 {
+		ids := make([]string, len(its))
+		for i, it := range its {
+			ids[i] = it.ID
+		}
+		return nil, providers.Errorf(ref, providers.KindInvalid, "%d items in vault %q are titled %q (ids %s); refer to the item by its id", len(its), v.name, name, strings.Join(ids, ", "))
+	}
+	p.remember(key, its[0].ID)
+	return &its[0], nil
+}
+
+func (p *connectProvider) remember(key, id string) {
+	p.mu.Lock()
+	p.items[key] = id
+	p.mu.Unlock()
+}

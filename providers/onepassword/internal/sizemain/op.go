@@ -1,0 +1,14 @@
+//go:build !sizebase
+
+package main
+
+import (
+	"github.com/secretbroker/secretbroker/providers"
+	"github.com/secretbroker/secretbroker/providers/onepassword"
+)
+
+func init() {
+	register = func() {
+		providers.Register(providers.Registration{Scheme: "op", Block: "onepassword", New: onepassword.New})
+	}
+}
