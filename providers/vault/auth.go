@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/vault/api"
 
@@ -42,6 +43,10 @@ func (p *Provider) authenticate(ctx context.Context) error {
 	p.client.SetToken(sec.Auth.ClientToken)
 	p.leasesMu.Lock()
 	p.login = sec.Auth
+	p.loginExpires = time.Now().Add(time.Duration(sec.Auth.LeaseDuration) * time.Second)
+	if sec.Auth.LeaseDuration == 0 { // a token with no TTL (root-like): never expires
+		p.loginExpires = time.Now().Add(100 * 365 * 24 * time.Hour)
+	}
 	p.leasesMu.Unlock()
 	p.log.Debug("vault: logged in", "method", a.Method, "mount", a.Mount, "policies", sec.Auth.Policies, "ttl", sec.Auth.LeaseDuration)
 	if cleanup != nil {

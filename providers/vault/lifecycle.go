@@ -108,7 +108,11 @@ func (p *Provider) Keep(ctx context.Context) {
 				if err != nil || s == nil || s.Auth == nil {
 					return 0, errOr(err)
 				}
-				return time.Duration(s.Auth.LeaseDuration) * time.Second, nil
+				ttl := time.Duration(s.Auth.LeaseDuration) * time.Second
+				p.leasesMu.Lock()
+				p.loginExpires = time.Now().Add(ttl)
+				p.leasesMu.Unlock()
+				return ttl, nil
 			})
 		}()
 	}
@@ -201,7 +205,10 @@ func (p *Provider) revokeLogin(ctx context.Context, why string) error {
 	p.login = nil
 	p.leases = nil
 	p.leasesMu.Unlock()
+	p.authMu.Lock()
+	p.authed = false // a later Fetch (the broker's next cycle) logs in again
 	p.client.ClearToken()
+	p.authMu.Unlock()
 	p.log.Debug("vault: revoked the login token: "+why, "accessor", accessor)
 	return nil
 }

@@ -36,11 +36,13 @@ type Provider struct {
 	getenv  func(string) string
 	timeout time.Duration // bounds calls made outside Fetch (revoke, renew)
 
-	authOnce sync.Once
-	authErr  error
+	authMu sync.Mutex
+	authed bool // a token is set and, if a login's, still usable
 	// login is the token inject obtained by logging in (nil for a token it
-	// was given); only such a token is ever revoked.
-	login *api.SecretAuth
+	// was given); only such a token is ever revoked. loginExpires is when
+	// it expires, pushed back by renewals. Both under leasesMu.
+	login        *api.SecretAuth
+	loginExpires time.Time
 
 	mountsMu sync.Mutex
 	mounts   []mountInfo // learnt so far, one entry per mount
@@ -531,11 +533,28 @@ func cause(err error) error {
 	return err
 }
 
-// Authenticate resolves the token once: the one given (VAULT_TOKEN,
-// token_file) or one obtained by logging in with the configured method.
+// Authenticate sets the token: the one given (token_file, re-read each
+// time so a rotated file is followed; else VAULT_TOKEN) or one obtained by
+// logging in with the configured method. A login is reused until it was
+// revoked (Handoff) or is about to expire, then done again: the broker
+// fetches through the same provider for as long as it runs. A failure is
+// not cached; the next Fetch tries again.
 func (p *Provider) Authenticate(ctx context.Context) error {
-	p.authOnce.Do(func() { p.authErr = p.authenticate(ctx) })
-	return p.authErr
+	p.authMu.Lock()
+	defer p.authMu.Unlock()
+	if p.authed && p.cfg.Auth.Method != MethodToken && p.cfg.Auth.Method != "" {
+		p.leasesMu.Lock()
+		fresh := p.login != nil && time.Until(p.loginExpires) > 10*time.Second
+		p.leasesMu.Unlock()
+		if fresh {
+			return nil
+		}
+	}
+	if err := p.authenticate(ctx); err != nil {
+		return err
+	}
+	p.authed = true
+	return nil
 }
 
 var _ providers.Provider = (*Provider)(nil)

@@ -286,6 +286,19 @@ func TestProvider(t *testing.T) {
 		if value(t, fetch(t, p, "vault://secret/app/db#password")[0]) != dbPassword2 {
 			t.Error("jwt: wrong value")
 		}
+		// Handoff revokes the login token; the broker's next cycle (another
+		// Fetch through the same provider) logs in again.
+		mustDo(t, p.Handoff(context.Background(), true))
+		if ok, _ := p.LoggedIn(); ok {
+			t.Error("the login token survived Handoff with no lease")
+		}
+		c.Requests.Reset()
+		if value(t, fetch(t, p, "vault://secret/app/db#password")[0]) != dbPassword2 {
+			t.Error("jwt after re-login: wrong value")
+		}
+		if n := c.Requests.Tally()["PUT /v1/auth/jwt/login"]; n != 1 {
+			t.Errorf("logins after the revocation: %d, want 1", n)
+		}
 		// A token signed by another key is refused.
 		other, _ := newKey(t)
 		bad := signJWT(t, other, map[string]any{"sub": "app", "aud": "secretbroker-test", "exp": now.Add(5 * time.Minute).Unix()})
