@@ -189,20 +189,24 @@ type ConfigError struct{ Problems []string }
 
 func (e *ConfigError) Error() string { return strings.Join(e.Problems, "; ") }
 
-// kvHint returns the KV version hint of the mount holding path, the
+// hintedMount is the mount holding path according to the kv hints: the
 // longest hinted mount that prefixes it.
-func (c Config) kvHint(path string) (mount string, version int, ok bool) {
-	best := ""
+func (c Config) hintedMount(path string) (mountInfo, bool) {
+	best, version := "", 0
 	for m, v := range c.KV {
 		m = strings.Trim(m, "/")
-		if m == "" {
-			continue
-		}
-		if (path == m || strings.HasPrefix(path, m+"/")) && len(m) > len(best) {
-			best, version, ok = m, v, true
+		if m != "" && (path == m || strings.HasPrefix(path, m+"/")) && len(m) > len(best) {
+			best, version = m, v
 		}
 	}
-	return best, version, ok
+	if best == "" {
+		return mountInfo{}, false
+	}
+	m := mountInfo{path: best + "/", version: version}
+	if version > 0 {
+		m.kind = "kv"
+	}
+	return m, true
 }
 
 var errNoToken = errors.New("no Vault token: set VAULT_TOKEN, providers.vault.auth.token_file, or another auth method (approle, kubernetes, jwt)")

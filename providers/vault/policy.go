@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 
@@ -70,11 +71,8 @@ func PlanFor(ctx context.Context, refs []providers.Ref, cfg Config, client *api.
 			}
 		}
 		if !found {
-			if mount, v, ok := cfg.kvHint(p); ok {
-				m = mountInfo{path: mount + "/", version: v}
-				if v > 0 {
-					m.kind = "kv"
-				}
+			if hm, ok := cfg.hintedMount(p); ok {
+				m = hm
 			} else {
 				seg, _, _ := strings.Cut(p, "/")
 				m = mountInfo{path: seg + "/", kind: "kv", version: 2}
@@ -151,7 +149,7 @@ func Audit(ctx context.Context, client *api.Client, pl Plan) ([]Finding, error) 
 	if err != nil {
 		return nil, fmt.Errorf("looking the token up: %s", describe(client.Address(), err, "auth/token/lookup-self"))
 	}
-	if pol, _ := self.TokenPolicies(); contains(pol, "root") {
+	if pol, _ := self.TokenPolicies(); slices.Contains(pol, "root") {
 		out = append(out, Finding{Path: "*", Broader: true, Message: "the token has the root policy: it can do anything; use a token with the policy `inject policy vault` prints"})
 	}
 	needed := map[string]bool{}
@@ -198,22 +196,22 @@ func Audit(ctx context.Context, client *api.Client, pl Plan) ([]Finding, error) 
 	}
 	for _, n := range pl.Needs {
 		c := caps[n.Path]
-		if !contains(c, "read") && !contains(c, "root") {
+		if !slices.Contains(c, "read") && !slices.Contains(c, "root") {
 			out = append(out, Finding{Path: n.Path, Message: fmt.Sprintf("the token cannot read %s (capabilities: %s), which %s needs", n.Path, list(c), strings.Join(n.Refs, ", "))})
 		}
-		if extra := without(without(c, "read"), "deny"); len(extra) > 0 && !contains(c, "root") {
+		if extra := without(c, "read", "deny"); len(extra) > 0 && !slices.Contains(c, "root") {
 			out = append(out, Finding{Path: n.Path, Broader: true, Message: fmt.Sprintf("capabilities beyond read on %s: %s", n.Path, strings.Join(extra, ", "))})
 		}
 	}
 	if pl.Renew {
-		if c := caps["sys/leases/renew"]; !contains(c, "update") && !contains(c, "root") {
+		if c := caps["sys/leases/renew"]; !slices.Contains(c, "update") && !slices.Contains(c, "root") {
 			out = append(out, Finding{Path: "sys/leases/renew", Message: "the token cannot renew leases (sys/leases/renew update), which --supervise and the broker need for dynamic secrets"})
 		}
 	}
 	sort.Strings(paths)
 	for _, p := range paths {
 		c := without(caps[p], "deny")
-		if len(c) == 0 || contains(c, "root") {
+		if len(c) == 0 || slices.Contains(c, "root") {
 			continue
 		}
 		out = append(out, Finding{Path: p, Broader: true, Message: fmt.Sprintf("%s is outside the spec (next to %s) but the token has %s on it; grant exact paths, not a wildcard", p, probes[p], strings.Join(c, ", "))})
@@ -260,23 +258,9 @@ func WriteFindings(w io.Writer, fs []Finding, checked int) bool {
 	return broader
 }
 
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
-func without(list []string, drop string) []string {
-	var out []string
-	for _, x := range list {
-		if x != drop {
-			out = append(out, x)
-		}
-	}
-	return out
+// without returns list minus the drop entries, in a new slice.
+func without(list []string, drop ...string) []string {
+	return slices.DeleteFunc(slices.Clone(list), func(x string) bool { return slices.Contains(drop, x) })
 }
 
 func list(l []string) string {

@@ -417,16 +417,13 @@ func (p *Provider) mountFor(ctx context.Context, path string) (mountInfo, error)
 	}
 	p.mountsMu.Unlock()
 
-	m, err := p.lookupMount(ctx, path)
+	m, err := lookupMount(ctx, p.client, path)
 	if err != nil {
 		if isUnreachable(ctx, err) {
 			return mountInfo{}, err
 		}
-		if mount, v, ok := p.cfg.kvHint(path); ok {
-			m = mountInfo{path: mount + "/", version: v}
-			if v > 0 {
-				m.kind = "kv"
-			}
+		if hm, ok := p.cfg.hintedMount(path); ok {
+			m = hm
 		} else {
 			p.log.Debug("vault: mount lookup failed; reading as a plain path", "path", path, "err", shortErr(err))
 			return mountInfo{unknown: lookupFailure(err)}, nil
@@ -436,10 +433,6 @@ func (p *Provider) mountFor(ctx context.Context, path string) (mountInfo, error)
 	p.mounts = append(p.mounts, m)
 	p.mountsMu.Unlock()
 	return m, nil
-}
-
-func (p *Provider) lookupMount(ctx context.Context, path string) (mountInfo, error) {
-	return lookupMount(ctx, p.client, path)
 }
 
 func lookupMount(ctx context.Context, c *api.Client, path string) (mountInfo, error) {
