@@ -70,6 +70,13 @@ func TestParseConfigErrors(t *testing.T) {
 	}
 }
 
+func TestBadCAFile(t *testing.T) {
+	_, err := New(context.Background(), providers.Env{Getenv: env(map[string]string{"VAULT_ADDR": "https://vault:8200", "VAULT_CACERT": "/nonexistent/ca.pem"})})
+	if providers.KindOf(err) != providers.KindConfig || !strings.Contains(err.Error(), "TLS settings") || !strings.Contains(err.Error(), "/nonexistent/ca.pem") {
+		t.Fatalf("want a config error naming the CA file, got %v", err)
+	}
+}
+
 func TestNewNeedsAddress(t *testing.T) {
 	_, err := New(context.Background(), providers.Env{Getenv: env(nil)})
 	if err == nil || providers.KindOf(err) != providers.KindConfig || !strings.Contains(err.Error(), "VAULT_ADDR") {

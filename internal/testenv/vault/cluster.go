@@ -109,7 +109,11 @@ func Start(t testing.TB) *Cluster {
 			counter.seen = append(counter.seen, r.Method+" "+r.URL.Path)
 			counter.mu.Unlock()
 			if d := time.Duration(counter.latency.Load()); d > 0 {
-				time.Sleep(d)
+				select {
+				case <-time.After(d):
+				case <-r.Context().Done():
+					return // the client gave up
+				}
 			}
 			h.ServeHTTP(w, r)
 		})

@@ -105,6 +105,16 @@ func TestProvider(t *testing.T) {
 		wantErr(t, res[1], providers.KindDenied, "vault://secret/app/other#key", "secret/data/app/other", "app-read", "default")
 	})
 
+	t.Run("hangs", func(t *testing.T) {
+		p, _ := open(t, c, nil, map[string]string{"VAULT_TOKEN": c.RootToken})
+		c.SetLatency(time.Minute)
+		defer c.SetLatency(0)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		res := p.Fetch(ctx, refs(t, "vault://secret/app/db#password"))
+		wantErr(t, res[0], providers.KindTimeout, "did not answer before the deadline (--timeout)")
+	})
+
 	t.Run("no token", func(t *testing.T) {
 		p, _ := open(t, c, nil, nil)
 		res := fetch(t, p, "vault://secret/app/db#password")
