@@ -17,6 +17,7 @@ import (
 	"github.com/go-viper/mapstructure/v2"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/secretbroker/secretbroker/identity"
 	"github.com/secretbroker/secretbroker/providers"
@@ -93,20 +94,25 @@ func Load(flags *pflag.FlagSet) (*Spec, error) {
 
 	if cfg := v.GetString("config"); cfg != "" {
 		s.ConfigFile = cfg
-		v.SetConfigFile(cfg)
-		v.SetConfigType("yaml")
-		if err := v.ReadInConfig(); err != nil {
-			var pe *fs.PathError
-			switch {
-			case errors.As(err, &pe):
-				probs.add("config", "cannot read %s: %v", cfg, pe.Err)
-			default:
-				probs.add("config", "%s is not valid YAML: %v", cfg, err)
-			}
+		// One read and one parse: the map feeds viper and tells which
+		// top-level keys the file itself has (viper's own key list mixes in
+		// defaults and flags).
+		b, err := os.ReadFile(cfg)
+		if err != nil {
+			probs.add("config", "cannot read %s: %v", cfg, unwrapPath(err))
 			return nil, probs
 		}
-		for _, k := range topLevelKeys(cfg) {
-			if !knownKeys[k] {
+		var m map[string]any
+		if err := yaml.Unmarshal(b, &m); err != nil {
+			probs.add("config", "%s is not valid YAML: %v", cfg, err)
+			return nil, probs
+		}
+		if err := v.MergeConfigMap(m); err != nil {
+			probs.add("config", "%s: %v", cfg, err)
+			return nil, probs
+		}
+		for k := range m {
+			if !knownKeys[strings.ToLower(k)] {
 				unknown = append(unknown, k)
 			}
 		}
@@ -195,22 +201,6 @@ func Load(flags *pflag.FlagSet) (*Spec, error) {
 func flagChanged(f *pflag.FlagSet, name string) bool {
 	fl := f.Lookup(name)
 	return fl != nil && fl.Changed
-}
-
-// topLevelKeys reads the file's own keys; viper's AllKeys mixes in defaults
-// and flags and flattens nested maps.
-func topLevelKeys(path string) []string {
-	v := viper.New()
-	v.SetConfigFile(path)
-	v.SetConfigType("yaml")
-	if v.ReadInConfig() != nil {
-		return nil
-	}
-	var out []string
-	for k := range v.AllSettings() {
-		out = append(out, k)
-	}
-	return out
 }
 
 // stringList accepts a YAML list, or a comma-separated string (the form
