@@ -244,8 +244,18 @@ func TestProvider(t *testing.T) {
 		if _, err := c.Root.Auth().Token().LookupAccessor(accessor); err == nil {
 			t.Error("the login token is alive after Close")
 		}
-		if _, err := c.Root.Logical().Write("sys/leases/lookup", map[string]any{"lease_id": res[0].Secret.LeaseID}); err == nil {
-			t.Error("the lease is alive after Close")
+		// Vault revokes a token's leases in the background: give it a moment.
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			_, err := c.Root.Logical().Write("sys/leases/lookup", map[string]any{"lease_id": res[0].Secret.LeaseID})
+			if err != nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Error("the lease is alive 10 s after Close")
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
 	})
 
