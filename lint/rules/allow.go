@@ -1,0 +1,63 @@
+package rules
+
+import (
+	"bytes"
+	"regexp"
+	"strings"
+	"sync"
+)
+
+// publishedExamples are values printed in vendors' own documentation. They
+// are compared exactly (after trimming quotes), so a real key that merely
+// contains "EXAMPLE" is still reported.
+var publishedExamples = map[string]bool{
+	"AKIAIOSFODNN7EXAMPLE":                     true,
+	"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY": true,
+	"AKIAI44QH8DHBEXAMPLE":                     true,
+	"je7MtGbClwBF/2Zp9Utk/h3yCo8nvbEXAMPLEKEY": true,
+	// jwt.io's sample token (HS256, "John Doe").
+	"eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c":                  true,
+	"eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiYWRtaW4iOnRydWUsImlhdCI6MTUxNjIzOTAyMn0.KMUFsIDTnFmyG3nMiGM6H9FNFUROf3wh7SmqJp-QV30": true,
+}
+
+// IsPublishedExample reports whether v is a documented example credential.
+func IsPublishedExample(v []byte) bool {
+	return publishedExamples[string(bytes.Trim(v, `"' `))]
+}
+
+var placeholderWords = []string{
+	"changeme", "change_me", "change-me", "changeit", "placeholder", "example",
+	"your_", "your-", "yourtoken", "yourkey", "yoursecret", "xxxx", "****", "....",
+	"dummy", "redacted", "replace_me", "replaceme", "notasecret", "not-a-secret",
+	"insert_", "todo", "fixme", "<", ">", "${", "{{", "$(", "%(", "process.env",
+	"os.environ", "getenv", "secretkeyref", "valuefrom",
+}
+
+var (
+	placeholderOnce sync.Once
+	placeholderRe   *regexp.Regexp
+)
+
+// IsPlaceholder reports whether v is a stand-in rather than a value:
+// "changeme", "${VAR}", "<your-token>", "xxxx", "$VAR", a run of one
+// character, and the like.
+func IsPlaceholder(v []byte) bool {
+	placeholderOnce.Do(func() {
+		placeholderRe = regexp.MustCompile(`^(\$[A-Za-z_][A-Za-z0-9_]*|%[A-Za-z_]+%|[A-Za-z_]+\(\)|true|false|null|none|nil|undefined|password|secret|token)$`)
+	})
+	t := bytes.Trim(v, `"'`+"` ,;")
+	if len(t) == 0 {
+		return true
+	}
+	l := strings.ToLower(string(t))
+	for _, w := range placeholderWords {
+		if strings.Contains(l, w) {
+			return true
+		}
+	}
+	if placeholderRe.MatchString(l) {
+		return true
+	}
+	// One repeated character ("aaaaaaaa", "00000000").
+	return bytes.Count(t, t[:1]) == len(t)
+}

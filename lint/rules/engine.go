@@ -1,0 +1,305 @@
+package rules
+
+import (
+	"bytes"
+	"encoding/hex"
+	"errors"
+	"io"
+	"strings"
+	"sync"
+
+	"github.com/coregx/ahocorasick"
+)
+
+// Match is one rule hit inside a stream.
+type Match struct {
+	Rule   *Rule
+	Secret Secret
+	Offset int64 // byte offset of the secret in the stream
+	Line   int   // 1-based line of the secret
+	Note   string
+}
+
+// Engine runs all rules over streams. Build one with Default; it is safe for
+// concurrent use, and each goroutine takes its own Scanner.
+type Engine struct {
+	rules     []*Rule
+	ac        *ahocorasick.Automaton
+	byPattern [][]*Rule // AC pattern id -> rules with that keyword
+	fileRules []*Rule   // rules restricted to file names
+	maxKW     int
+}
+
+var (
+	engineOnce sync.Once
+	engine     *Engine
+	engineErr  error
+)
+
+// Default returns the engine for the embedded rules, built on first use.
+func Default() (*Engine, error) {
+	engineOnce.Do(func() {
+		rs, err := All()
+		if err != nil {
+			engineErr = err
+			return
+		}
+		engine, engineErr = New(rs)
+	})
+	return engine, engineErr
+}
+
+// New builds an engine over rs. Keywords are matched in three spellings
+// (lower, UPPER, Title) rather than by folding case over every input byte,
+// which would cost a pass over gigabytes of layer data.
+func New(rs []*Rule) (*Engine, error) {
+	e := &Engine{rules: rs}
+	index := map[string]int{}
+	var pats []string
+	for _, r := range rs {
+		if len(r.Files) > 0 {
+			e.fileRules = append(e.fileRules, r)
+		}
+		for _, kw := range r.Keywords {
+			for _, v := range spellings(kw) {
+				id, ok := index[v]
+				if !ok {
+					id = len(pats)
+					index[v] = id
+					pats = append(pats, v)
+					e.byPattern = append(e.byPattern, nil)
+				}
+				if !containsRule(e.byPattern[id], r) {
+					e.byPattern[id] = append(e.byPattern[id], r)
+				}
+				if len(v) > e.maxKW {
+					e.maxKW = len(v)
+				}
+			}
+		}
+	}
+	if len(pats) == 0 {
+		return nil, errors.New("rules: no keywords")
+	}
+	ac, err := ahocorasick.NewBuilder().AddStrings(pats).Build()
+	if err != nil {
+		return nil, err
+	}
+	e.ac = ac
+	return e, nil
+}
+
+func containsRule(rs []*Rule, r *Rule) bool {
+	for _, x := range rs {
+		if x == r {
+			return true
+		}
+	}
+	return false
+}
+
+// spellings returns the keyword as written and, when it is all lower case,
+// its UPPER and Title forms ("password", "PASSWORD", "Password"). Keywords
+// with capitals ("AKIA", "SK") are case-sensitive token prefixes.
+func spellings(kw string) []string {
+	out := []string{kw}
+	if kw == strings.ToLower(kw) && kw != "" {
+		out = append(out, strings.ToUpper(kw), strings.ToUpper(kw[:1])+kw[1:])
+	}
+	seen := map[string]bool{}
+	var u []string
+	for _, s := range out {
+		if !seen[s] {
+			seen[s] = true
+			u = append(u, s)
+		}
+	}
+	return u
+}
+
+// Rules returns the engine's rules.
+func (e *Engine) Rules() []*Rule { return e.rules }
+
+// FileRules returns the rules that flag name by its name alone (and magic
+// bytes, checked by the caller with MagicMatches).
+func (e *Engine) FileRules(name string) []*Rule {
+	var out []*Rule
+	for _, r := range e.fileRules {
+		if r.FileOnly() && r.MatchesFile(name) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// MagicMatches reports whether head starts with the rule's magic bytes.
+func (r *Rule) MagicMatches(head []byte) bool {
+	if r.Magic == "" {
+		return true
+	}
+	m, err := hex.DecodeString(r.Magic)
+	return err == nil && bytes.HasPrefix(head, m)
+}
+
+const (
+	chunkSize = 1 << 20
+	// lookBehind and lookAhead bound the window a regex sees around a
+	// keyword, so that a match across a chunk boundary is still whole. A PEM
+	// block must fit in lookAhead.
+	lookBehind = 1 << 10
+	lookAhead  = 64 << 10
+	// fileRuleLimit bounds how much of a file path-restricted rules read
+	// (credential files are small).
+	fileRuleLimit = 1 << 20
+)
+
+// Scanner scans one stream at a time with reusable buffers: memory stays
+// at about chunkSize+lookAhead whatever the file size.
+type Scanner struct {
+	e    *Engine
+	buf  []byte
+	seen map[seenKey]bool
+}
+
+type seenKey struct {
+	r   *Rule
+	off int64
+}
+
+// NewScanner returns a scanner for one goroutine.
+func (e *Engine) NewScanner() *Scanner {
+	return &Scanner{e: e, buf: make([]byte, 0, chunkSize+lookAhead+lookBehind), seen: map[seenKey]bool{}}
+}
+
+// Scan reads r to the end and calls emit for every match. name selects
+// path-restricted rules. Only read errors are returned.
+func (s *Scanner) Scan(r io.Reader, name string, emit func(Match)) error {
+	clear(s.seen)
+	var pathRules []*Rule
+	for _, ru := range s.e.fileRules {
+		if !ru.FileOnly() && ru.MatchesFile(name) {
+			pathRules = append(pathRules, ru)
+		}
+	}
+	buf := s.buf[:0]
+	var base int64 // stream offset of buf[0]
+	var done int64 // stream offset up to which keyword hits are handled
+	lines := 1     // line number at buf[0]
+	eof := false
+	for !eof {
+		// Fill the buffer.
+		for len(buf) < cap(buf) {
+			n, err := r.Read(buf[len(buf):cap(buf)])
+			buf = buf[:len(buf)+n]
+			if err == io.EOF {
+				eof = true
+				break
+			}
+			if err != nil {
+				s.buf = buf[:0]
+				return err
+			}
+		}
+		cut := len(buf)
+		if !eof {
+			cut = len(buf) - lookAhead
+		}
+		if base == 0 && len(pathRules) > 0 {
+			lim := min(len(buf), fileRuleLimit)
+			for _, ru := range pathRules {
+				s.runRegex(ru, buf, 0, lim, base, lines, emit)
+			}
+		}
+		for _, m := range s.e.ac.FindAllOverlapping(buf) {
+			abs := base + int64(m.Start)
+			if abs < done || m.Start >= cut {
+				continue
+			}
+			lo := max(0, m.Start-lookBehind)
+			// Stay on the keyword's line (a regex never needs the
+			// previous line) unless the rule spans lines.
+			if nl := bytes.LastIndexByte(buf[lo:m.Start], '\n'); nl >= 0 {
+				lo += nl + 1
+			}
+			hi := min(len(buf), m.End+lookAhead)
+			for _, ru := range s.e.byPattern[m.PatternID] {
+				if len(ru.Files) > 0 {
+					continue // handled with pathRules
+				}
+				whi := hi
+				if !ru.Multiline {
+					// A single-line rule: stop at the line end, at most 4 KiB on.
+					lim := min(len(buf), m.End+4096)
+					if nl := bytes.IndexByte(buf[m.End:lim], '\n'); nl >= 0 {
+						whi = m.End + nl
+					} else {
+						whi = lim
+					}
+				}
+				s.runRegex(ru, buf, lo, whi, base, lines, emit)
+			}
+		}
+		done = base + int64(cut)
+		// Keep lookBehind bytes before cut plus the unhandled tail.
+		keep := max(0, cut-lookBehind)
+		lines += bytes.Count(buf[:keep], []byte{'\n'})
+		n := copy(buf, buf[keep:])
+		buf = buf[:n]
+		base += int64(keep)
+		if eof {
+			break
+		}
+	}
+	s.buf = buf[:0]
+	return nil
+}
+
+// runRegex applies ru to buf[lo:hi]; buf starts at stream offset base and
+// at line number lines.
+func (s *Scanner) runRegex(ru *Rule, buf []byte, lo, hi int, base int64, lines int, emit func(Match)) {
+	win := buf[lo:hi]
+	for _, loc := range ru.re.FindAllSubmatchIndex(win, -1) {
+		a, b := loc[2*ru.group], loc[2*ru.group+1]
+		if a < 0 {
+			continue
+		}
+		off := base + int64(lo+a)
+		k := seenKey{ru, off}
+		if s.seen[k] {
+			continue
+		}
+		s.seen[k] = true
+		val := win[a:b]
+		ok, note := Check(ru, val)
+		if !ok {
+			continue
+		}
+		line := lines + bytes.Count(buf[:lo+a], []byte{'\n'})
+		emit(Match{Rule: ru, Secret: Secret(bytes.Clone(val)), Offset: off, Line: line, Note: note})
+	}
+}
+
+// Check applies a rule's value filters: published examples, placeholders,
+// entropy and the format validator.
+func Check(ru *Rule, val []byte) (bool, string) {
+	if IsPublishedExample(val) {
+		return false, ""
+	}
+	if !ru.NoPlaceholderCheck && IsPlaceholder(val) {
+		return false, ""
+	}
+	if ru.Entropy > 0 && Entropy(val) < ru.Entropy {
+		return false, ""
+	}
+	if ru.Validate != "" {
+		return validators[ru.Validate](val)
+	}
+	return true, ""
+}
+
+// ScanBytes is Scan over an in-memory value (config fields, history lines).
+func (s *Scanner) ScanBytes(b []byte, name string) []Match {
+	var out []Match
+	_ = s.Scan(bytes.NewReader(b), name, func(m Match) { out = append(out, m) })
+	return out
+}

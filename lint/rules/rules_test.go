@@ -1,0 +1,125 @@
+package rules_test
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/secretbroker/secretbroker/lint/internal/testsecret"
+	"github.com/secretbroker/secretbroker/lint/rules"
+)
+
+func engine(t testing.TB) *rules.Engine {
+	t.Helper()
+	e, err := rules.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func TestRuleCount(t *testing.T) {
+	rs, err := rules.All()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rs) < 150 {
+		t.Fatalf("%d rules, want at least 150", len(rs))
+	}
+}
+
+func ids(ms []rules.Match) []string {
+	var out []string
+	for _, m := range ms {
+		out = append(out, m.Rule.ID)
+	}
+	return out
+}
+
+func TestDetect(t *testing.T) {
+	aws, awsSecret := testsecret.AWSKeyID(), testsecret.AWSSecret()
+	tests := []struct {
+		name, file, text string
+		want             string // rule id, "" for none
+	}{
+		{"github pat", "app/config.js", `const t = "` + testsecret.GitHubPAT() + `";`, "github-pat"},
+		{"github bad checksum", "a.txt", testsecret.GitHubPATBadChecksum(), ""},
+		{"aws key id", "a.sh", "export AWS_ACCESS_KEY_ID=" + aws, "aws-access-key-id"},
+		{"aws secret", "a.sh", "aws_secret_access_key = " + awsSecret, "aws-secret-access-key"},
+		{"aws example", "a.sh", "AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE", ""},
+		{"aws example secret", "a.sh", "aws_secret_access_key=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", ""},
+		{"slack", "x", "token: " + testsecret.Slack(), "slack-bot-token"},
+		{"vault", "x", "VAULT_TOKEN=" + testsecret.Vault(), "vault-service-token"},
+		{"stripe", "x", "key=" + testsecret.Stripe(), "stripe-secret-key"},
+		{"npm token", "x", testsecret.NPM(), "npm-access-token"},
+		{"npmrc", "home/.npmrc", "//registry.npmjs.org/:_authToken=" + testsecret.Alnum(36), "npmrc-auth-token"},
+		{"npmrc placeholder", "home/.npmrc", "//registry.npmjs.org/:_authToken=${NPM_TOKEN}", ""},
+		{"rsa key", "root/.ssh/key", "x\n" + testsecret.RSAKeyPEM() + "y\n", "private-key-rsa"},
+		{"pkcs8 key", "k.pem", testsecret.ECKeyPEM(), "private-key-pkcs8"},
+		{"truncated key", "k.pem", "-----BEGIN RSA PRIVATE" + " KEY-----\nMIIEowIBAAKCAQEAexample\n-----END RSA PRIVATE" + " KEY-----\n", ""},
+		{"public key", "k.pub", "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE" + testsecret.Alnum(40) + "\n-----END PUBLIC KEY-----\n", ""},
+		{"jwt", "x", "Authorization: Bearer " + testsecret.JWT(), "jwt"},
+		{"jwt.io sample", "x", "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c", ""},
+		{"generic password", "settings.py", `DB_PASSWORD = "` + testsecret.Alnum(20) + `"`, "generic-password"},
+		{"password placeholder", "settings.py", `password = "changeme123"`, ""},
+		{"password env ref", "settings.py", `password: "${DB_PASSWORD}"`, ""},
+		{"your token", "README", `api_key = "<your-api-key-goes-here>"`, ""},
+		{"xxxx", "README", `token: "xxxxxxxxxxxxxxxxxxxxxxxx"`, ""},
+		{"url creds", "app.yaml", "url: postgres://app:" + testsecret.Alnum(16) + "@db:5432/app", "url-credentials"},
+		{"dotenv", "srv/.env", "API_TOKEN=" + testsecret.Alnum(24), "dotenv-secret"},
+		{"gcp sa", "sa.json", `{"type": "service_account", "private_key_id": "` + testsecret.Hex(40) + `"}`, "gcp-service-account"},
+		{"plain text", "x", "the password is stored in vault; see docs", ""},
+	}
+	e := engine(t)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := e.NewScanner().ScanBytes([]byte(tt.text), tt.file)
+			if tt.want == "" {
+				if len(got) != 0 {
+					t.Fatalf("want no finding, got %v", ids(got))
+				}
+				return
+			}
+			for _, m := range got {
+				if m.Rule.ID == tt.want {
+					return
+				}
+			}
+			t.Fatalf("want %s, got %v", tt.want, ids(got))
+		})
+	}
+}
+
+// A secret straddling the 1 MiB chunk boundary, far into a stream with no
+// newline, is still found, with the right offset.
+func TestChunkBoundary(t *testing.T) {
+	e := engine(t)
+	tok := testsecret.GitHubPAT()
+	for _, at := range []int{1<<20 - 70000, 1<<20 - 65536 - 10, 1<<20 - 3, 3 << 20} {
+		data := bytes.Repeat([]byte{'a'}, at)
+		data = append(data, ' ')
+		data = append(data, tok...)
+		data = append(data, " end"...)
+		var got []rules.Match
+		err := e.NewScanner().Scan(bytes.NewReader(data), "x", func(m rules.Match) { got = append(got, m) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 1 || got[0].Offset != int64(at+1) || string(got[0].Secret.Reveal()) != tok {
+			t.Fatalf("at %d: got %d matches", at, len(got))
+		}
+	}
+}
+
+func TestSecretNeverPrints(t *testing.T) {
+	s := rules.Secret(testsecret.GitHubPAT())
+	for _, f := range []string{"%v", "%s", "%q", "%x", "%+v", "%#v", "%d"} {
+		if out := fmt.Sprintf(f, s); strings.Contains(out, "_") {
+			t.Errorf("%s printed %q", f, out)
+		}
+	}
+	if p := s.Preview(); !strings.HasSuffix(p, "(40)") || len([]rune(p)) > 9 {
+		t.Errorf("preview %q", p)
+	}
+}

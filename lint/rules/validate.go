@@ -1,0 +1,216 @@
+package rules
+
+import (
+	"bytes"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"hash/crc32"
+	"math"
+	"strings"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// A validator looks at a candidate value and says whether it is a real secret
+// of its format. note adds what it learned ("encrypted", "plain").
+type validator func(v []byte) (ok bool, note string)
+
+var validators = map[string]validator{
+	"github-checksum": githubChecksum,
+	"private-key":     privateKey,
+	"pgp-private-key": pgpPrivateKey,
+	"jwt":             jwtToken,
+	"generic":         generic,
+	"private-key-escaped": func(v []byte) (bool, string) {
+		return privateKey(bytes.ReplaceAll(v, []byte(`\n`), []byte("\n")))
+	},
+	"gcp-service-account": func(v []byte) (bool, string) {
+		return bytes.Contains(v, []byte("PRIVATE KEY")), ""
+	},
+}
+
+const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+// Base62CRC32 is the 6-character checksum GitHub (and npm) append to their
+// tokens: CRC32 of the random part, in base 62, left-padded with '0'.
+func Base62CRC32(random []byte) string {
+	c := crc32.ChecksumIEEE(random)
+	out := []byte("000000")
+	for i := 5; i >= 0 && c > 0; i-- {
+		out[i] = base62[c%62]
+		c /= 62
+	}
+	return string(out)
+}
+
+// githubChecksum checks ghp_/gho_/ghu_/ghs_/ghr_ and npm_ tokens: prefix,
+// 30 random characters, 6 checksum characters. A token whose checksum does
+// not match was not issued by GitHub (a made-up example in docs).
+func githubChecksum(v []byte) (bool, string) {
+	i := bytes.IndexByte(v, '_')
+	if i < 0 || len(v)-i-1 != 36 {
+		return false, ""
+	}
+	body := v[i+1:]
+	return Base62CRC32(body[:30]) == string(body[30:]), "checksum valid"
+}
+
+// privateKey parses a PEM or OpenSSH private key block. Encrypted keys are
+// still findings (a passphrase is often nearby) but say so.
+func privateKey(v []byte) (bool, string) {
+	blk, _ := pem.Decode(v)
+	if blk == nil {
+		return false, ""
+	}
+	if blk.Type == "ENCRYPTED PRIVATE KEY" || strings.Contains(blk.Headers["Proc-Type"], "ENCRYPTED") {
+		return len(blk.Bytes) > 0, "encrypted"
+	}
+	switch blk.Type {
+	case "OPENSSH PRIVATE KEY":
+		_, err := ssh.ParseRawPrivateKey(v)
+		var missing *ssh.PassphraseMissingError
+		if errors.As(err, &missing) {
+			return true, "encrypted"
+		}
+		return err == nil, "plain"
+	case "RSA PRIVATE KEY":
+		_, err := x509.ParsePKCS1PrivateKey(blk.Bytes)
+		return err == nil, "plain"
+	case "EC PRIVATE KEY":
+		_, err := x509.ParseECPrivateKey(blk.Bytes)
+		return err == nil, "plain"
+	case "PRIVATE KEY":
+		_, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
+		return err == nil, "plain"
+	case "DSA PRIVATE KEY":
+		_, err := ssh.ParseRawPrivateKey(v)
+		return err == nil, "plain"
+	}
+	// Other kinds (e.g. "PUTTY", vendor types): a DER body that decoded.
+	return len(blk.Bytes) >= 32, "unparsed"
+}
+
+// pgpPrivateKey checks that the armored block decodes and starts with a
+// secret-key packet (tag 5); the S2K usage octet tells whether it is encrypted.
+func pgpPrivateKey(v []byte) (bool, string) {
+	lines := strings.Split(string(v), "\n")
+	var b64 strings.Builder
+	body := false
+	for _, l := range lines[1:] {
+		l = strings.TrimSpace(l)
+		switch {
+		case strings.HasPrefix(l, "-----END"), strings.HasPrefix(l, "="):
+			goto done
+		case !body && (l == "" || strings.Contains(l, ": ")):
+			if l == "" {
+				body = true
+			}
+			continue
+		}
+		body = true
+		b64.WriteString(l)
+	}
+done:
+	raw, err := base64.StdEncoding.DecodeString(b64.String())
+	if err != nil || len(raw) < 8 {
+		return false, ""
+	}
+	tag := raw[0]
+	var hdr int
+	switch {
+	case tag&0xC0 == 0xC0: // new format
+		if tag&0x3F != 5 {
+			return false, ""
+		}
+		switch l := raw[1]; {
+		case l < 192:
+			hdr = 2
+		case l < 224:
+			hdr = 3
+		default:
+			hdr = 6
+		}
+	case tag&0x80 == 0x80: // old format
+		if (tag>>2)&0x0F != 5 {
+			return false, ""
+		}
+		hdr = 1 + [4]int{1, 2, 4, 0}[tag&3]
+	default:
+		return false, ""
+	}
+	// version(1) time(4) algo(1) then public key material; the S2K octet
+	// follows the MPIs, which we do not walk: report what we know.
+	if len(raw) < hdr+6 {
+		return false, ""
+	}
+	return true, ""
+}
+
+// jwtToken parses header and payload as base64url JSON; the header must name
+// an algorithm.
+func jwtToken(v []byte) (bool, string) {
+	parts := bytes.Split(v, []byte("."))
+	if len(parts) != 3 {
+		return false, ""
+	}
+	var hdr struct {
+		Alg string `json:"alg"`
+	}
+	h, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(string(parts[0]), "="))
+	if err != nil || json.Unmarshal(h, &hdr) != nil || hdr.Alg == "" {
+		return false, ""
+	}
+	p, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(string(parts[1]), "="))
+	if err != nil || !json.Valid(p) {
+		return false, ""
+	}
+	if strings.EqualFold(hdr.Alg, "none") {
+		return true, "unsigned"
+	}
+	return true, "alg " + hdr.Alg
+}
+
+// generic guards the keyword-only rules (password = "...") against words
+// and identifiers: a value needs a letter and a digit, and must not look
+// like a file path or dotted identifier.
+func generic(v []byte) (bool, string) {
+	var letter, digit bool
+	for _, c := range v {
+		switch {
+		case c >= '0' && c <= '9':
+			digit = true
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z':
+			letter = true
+		}
+	}
+	if !letter || !digit {
+		return false, ""
+	}
+	if bytes.HasPrefix(v, []byte("/")) || bytes.Count(v, []byte(".")) >= 2 && !bytes.ContainsAny(v, "+/=") {
+		return false, ""
+	}
+	return true, ""
+}
+
+// Entropy is the Shannon entropy of b in bits per byte.
+func Entropy(b []byte) float64 {
+	if len(b) == 0 {
+		return 0
+	}
+	var counts [256]int
+	for _, c := range b {
+		counts[c]++
+	}
+	n := float64(len(b))
+	var h float64
+	for _, c := range counts {
+		if c > 0 {
+			p := float64(c) / n
+			h -= p * math.Log2(p)
+		}
+	}
+	return h
+}
