@@ -171,3 +171,13 @@ func parse(data []byte) ([]*Rule, error) {
 	}
 	return doc.Rules, nil
 }
+
+// Literal returns a rule that finds exactly value (used for --known-secrets:
+// the value is the keyword and the whole pattern, and no filter applies).
+func Literal(id, description string, value []byte) *Rule {
+	return &Rule{
+		ID: id, Description: description, SeverityStr: "critical", Severity: Critical,
+		Keywords: []string{string(value)}, Regex: regexp.QuoteMeta(string(value)),
+		NoPlaceholderCheck: true, re: regexp.MustCompile(regexp.QuoteMeta(string(value))),
+	}
+}

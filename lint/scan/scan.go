@@ -1,0 +1,379 @@
+// Package scan runs the rule engine over a target: every layer of every
+// image (in parallel, each shared layer once), the image config and history,
+// and annotations. It also works out, for each finding in a layer, whether
+// the file survives into the final filesystem or was deleted or overwritten
+// by a later layer (still recoverable from the image).
+package scan
+
+import (
+	"archive/tar"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"path"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/secretbroker/secretbroker/lint/rules"
+	"github.com/secretbroker/secretbroker/lint/source"
+	"github.com/secretbroker/secretbroker/lint/walk"
+)
+
+// Finding is one secret found. Secret is never printed: reports show
+// Preview, or nothing at all for known secrets.
+type Finding struct {
+	RuleID      string         `json:"rule"`
+	Description string         `json:"description"`
+	Severity    rules.Severity `json:"-"`
+	SeverityStr string         `json:"severity"`
+	Target      string         `json:"target"`
+	Image       string         `json:"image,omitempty"`
+	Platforms   []string       `json:"platforms,omitempty"`
+	Layer       int            `json:"layer"` // 1-based; 0 for config, history, annotations and files
+	LayerDigest string         `json:"layer_digest,omitempty"`
+	History     int            `json:"history_step,omitempty"` // 1-based index into the config history
+	Path        string         `json:"path"`                   // file path, or config location ("config.Env[2]")
+	Line        int            `json:"line,omitempty"`
+	Status      string         `json:"status"`
+	Note        string         `json:"note,omitempty"`
+	Preview     string         `json:"preview,omitempty"`
+	KnownSecret string         `json:"known_secret,omitempty"`
+	Fix         string         `json:"fix,omitempty"`
+	Fingerprint string         `json:"fingerprint"`
+	Secret      rules.Secret   `json:"-"`
+}
+
+// Statuses of a finding.
+const (
+	StatusFinal  = "in final filesystem"
+	StatusConfig = "in image config"
+	StatusFile   = "in file"
+)
+
+// Skip is something that was not fully read.
+type Skip struct {
+	Target     string `json:"target"`
+	Layer      string `json:"layer,omitempty"`
+	Path       string `json:"path"`
+	Reason     string `json:"reason"`
+	Incomplete bool   `json:"incomplete"`
+}
+
+// Result is everything a scan produced.
+type Result struct {
+	Findings []Finding `json:"findings"`
+	Skips    []Skip    `json:"skipped"`
+	// Errors make the scan incomplete (exit 2): unreadable targets,
+	// corrupt layers, digest mismatches.
+	Errors []string `json:"errors"`
+}
+
+// Incomplete reports whether anything could not be read.
+func (r *Result) Incomplete() bool {
+	if len(r.Errors) > 0 {
+		return true
+	}
+	for _, s := range r.Skips {
+		if s.Incomplete {
+			return true
+		}
+	}
+	return false
+}
+
+// Scanner scans targets with one engine.
+type Scanner struct {
+	Engine  *rules.Engine
+	Limits  walk.Limits
+	Workers int
+	// Known names the rules made from --known-secrets values, by rule id.
+	Known map[string]string
+
+	mu  sync.Mutex
+	res *Result
+}
+
+// New returns a scanner with e.
+func New(e *rules.Engine) *Scanner {
+	return &Scanner{Engine: e, Limits: walk.DefaultLimits, Workers: runtime.GOMAXPROCS(0), res: &Result{}}
+}
+
+// Result returns the findings so far, sorted.
+func (s *Scanner) Result() *Result {
+	r := s.res
+	sort.SliceStable(r.Findings, func(i, j int) bool {
+		a, b := r.Findings[i], r.Findings[j]
+		if a.Target != b.Target {
+			return a.Target < b.Target
+		}
+		if a.Layer != b.Layer {
+			return a.Layer < b.Layer
+		}
+		if a.Path != b.Path {
+			return a.Path < b.Path
+		}
+		return a.Line < b.Line
+	})
+	return r
+}
+
+// Fail records an error that leaves the scan incomplete.
+func (s *Scanner) Fail(format string, args ...any) {
+	s.mu.Lock()
+	s.res.Errors = append(s.res.Errors, fmt.Sprintf(format, args...))
+	s.mu.Unlock()
+}
+
+func (s *Scanner) addSkip(k Skip) {
+	s.mu.Lock()
+	s.res.Skips = append(s.res.Skips, k)
+	s.mu.Unlock()
+}
+
+// Add records a finding made outside the scanner (Dockerfile checks).
+func (s *Scanner) Add(f Finding) { s.add(f) }
+
+// Edit lets a caller amend findings (add a fix) after a scan step.
+func (s *Scanner) Edit(fn func(f *Finding)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range s.res.Findings {
+		fn(&s.res.Findings[i])
+	}
+}
+
+func (s *Scanner) add(f Finding) {
+	f.SeverityStr = f.Severity.String()
+	if name, ok := s.Known[f.RuleID]; ok {
+		f.KnownSecret = name
+		f.Preview = ""
+	} else if f.Preview == "" && len(f.Secret) > 0 {
+		f.Preview = f.Secret.Preview()
+	}
+	f.Fingerprint = fingerprint(f)
+	s.mu.Lock()
+	s.res.Findings = append(s.res.Findings, f)
+	s.mu.Unlock()
+}
+
+// fingerprint identifies a finding across runs and rebuilds without
+// depending on the value (which it must not reveal): rule, where it is
+// (path or config key, not the layer digest, which changes with every
+// build), and the line.
+func fingerprint(f Finding) string {
+	h := sha256.Sum256([]byte(f.RuleID + "\x00" + f.Path + "\x00" + fmt.Sprint(f.Line) + "\x00" + f.Image))
+	return hex.EncodeToString(h[:16])
+}
+
+func fromMatch(m rules.Match) Finding {
+	return Finding{RuleID: m.Rule.ID, Description: m.Rule.Description, Severity: m.Rule.Severity,
+		Line: m.Line, Note: m.Note, Secret: m.Secret, Fix: m.Rule.Fix}
+}
+
+// layerJob is one unique layer and what it yields.
+type layerJob struct {
+	layer   source.Layer
+	entries map[string]byte // cleaned path -> tar type flag, or 'w' whiteout, 'o' opaque
+	matches []walk.Match
+	err     error
+}
+
+// Image scans every image of a target.
+func (s *Scanner) Target(ctx context.Context, t *source.Target) {
+	jobs := map[string]*layerJob{}
+	var order []*layerJob
+	for _, img := range t.Images {
+		for _, l := range img.Layers {
+			if _, ok := jobs[l.Key()]; !ok {
+				j := &layerJob{layer: l}
+				jobs[l.Key()] = j
+				order = append(order, j)
+			}
+		}
+	}
+	work := make(chan *layerJob)
+	var wg sync.WaitGroup
+	for i := 0; i < max(1, min(s.Workers, len(order))); i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w := walk.New(s.Engine)
+			w.Limits = s.Limits
+			for j := range work {
+				s.layer(ctx, t.Name, w, j)
+			}
+		}()
+	}
+	for _, j := range order {
+		work <- j
+	}
+	close(work)
+	wg.Wait()
+
+	reported := map[string]bool{}
+	for _, img := range t.Images {
+		s.config(t.Name, img)
+		hist := historyIndex(img)
+		for i, l := range img.Layers {
+			j := jobs[l.Key()]
+			if j.err != nil {
+				if !reported[l.Key()] {
+					s.Fail("%s: layer %d (%s): %v", t.Name, i+1, short(l.Key()), j.err)
+				}
+				reported[l.Key()] = true
+				continue
+			}
+			if reported[l.Key()] {
+				s.addPlatform(l.Key(), img.Platform)
+				continue
+			}
+			reported[l.Key()] = true
+			for _, m := range j.matches {
+				f := fromMatch(m.Match)
+				f.Target, f.Image, f.Path = t.Name, img.Name, m.Path
+				if img.Platform != "" {
+					f.Platforms = []string{img.Platform}
+				}
+				f.Layer, f.LayerDigest = i+1, l.Key()
+				if i < len(hist) {
+					f.History = hist[i]
+				}
+				f.Status = status(img, jobs, i, outerPath(m.Path))
+				s.add(f)
+			}
+		}
+	}
+}
+
+func (s *Scanner) addPlatform(key, platform string) {
+	if platform == "" {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range s.res.Findings {
+		if s.res.Findings[i].LayerDigest == key {
+			s.res.Findings[i].Platforms = append(s.res.Findings[i].Platforms, platform)
+		}
+	}
+}
+
+func short(k string) string {
+	if i := strings.IndexByte(k, ':'); i >= 0 && len(k) > i+13 {
+		return k[:i+13]
+	}
+	return k
+}
+
+func outerPath(p string) string {
+	if i := strings.IndexByte(p, '!'); i >= 0 {
+		return p[:i]
+	}
+	return strings.TrimSuffix(p, " (git object)")
+}
+
+// historyIndex maps layer i to its 1-based history step (history entries
+// marked empty_layer have no layer).
+func historyIndex(img source.Image) []int {
+	if img.Config == nil {
+		return nil
+	}
+	var out []int
+	for i, h := range img.Config.History {
+		if !h.EmptyLayer {
+			out = append(out, i+1)
+		}
+	}
+	return out
+}
+
+// layer reads one layer blob once, verifying its digest on the way.
+func (s *Scanner) layer(ctx context.Context, target string, w *walk.Walker, j *layerJob) {
+	j.entries = map[string]byte{}
+	w.OnMatch = func(m walk.Match) { j.matches = append(j.matches, m) }
+	w.OnSkip = func(k walk.Skip) {
+		s.addSkip(Skip{Target: target, Layer: j.layer.Key(), Path: k.Path, Reason: k.Reason, Incomplete: k.Incomplete})
+	}
+	w.OnEntry = func(name string, hdr *tar.Header) {
+		base := path.Base(name)
+		switch {
+		case base == ".wh..wh..opq":
+			j.entries[path.Dir(name)+"/"] = 'o'
+		case strings.HasPrefix(base, ".wh."):
+			j.entries[path.Join(path.Dir(name), strings.TrimPrefix(base, ".wh."))] = 'w'
+		default:
+			j.entries[name] = hdr.Typeflag
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		j.err = err
+		return
+	}
+	rc, err := j.layer.Open()
+	if err != nil {
+		j.err = err
+		return
+	}
+	defer rc.Close()
+	var raw io.Reader = rc
+	var blobHash, diffHash hash.Hash
+	if j.layer.Digest.Algorithm == "sha256" {
+		blobHash = sha256.New()
+		raw = io.TeeReader(rc, blobHash)
+	} else if j.layer.DiffID.Algorithm == "sha256" {
+		diffHash = sha256.New()
+		w.DiffHash = diffHash
+	}
+	err = w.Layer(raw)
+	w.DiffHash = nil
+	if err != nil {
+		j.err = err
+		return
+	}
+	if blobHash != nil {
+		if got := "sha256:" + hex.EncodeToString(blobHash.Sum(nil)); got != j.layer.Digest.String() {
+			j.err = fmt.Errorf("digest mismatch: the manifest says %s, the blob hashes to %s: the blob is corrupt or was tampered with", j.layer.Digest, got)
+		}
+	} else if diffHash != nil {
+		if got := "sha256:" + hex.EncodeToString(diffHash.Sum(nil)); got != j.layer.DiffID.String() {
+			j.err = fmt.Errorf("diff_id mismatch: the config says %s, the layer hashes to %s: the layer is corrupt or was tampered with", j.layer.DiffID, got)
+		}
+	}
+}
+
+// status says whether the file at p, found in layer i, is still there in
+// the image's final filesystem.
+func status(img source.Image, jobs map[string]*layerJob, i int, p string) string {
+	for k := i + 1; k < len(img.Layers); k++ {
+		e := jobs[img.Layers[k].Key()].entries
+		if e == nil {
+			continue
+		}
+		if t, ok := e[p]; ok {
+			if t == 'w' {
+				return fmt.Sprintf("deleted by layer %d; recoverable from layer %d", k+1, i+1)
+			}
+			return fmt.Sprintf("overwritten by layer %d; recoverable from layer %d", k+1, i+1)
+		}
+		for d := path.Dir(p); d != "." && d != "/"; d = path.Dir(d) {
+			if t, ok := e[d]; ok && t == 'w' {
+				return fmt.Sprintf("deleted by layer %d (directory %s removed); recoverable from layer %d", k+1, d, i+1)
+			} else if ok && t != tar.TypeDir {
+				return fmt.Sprintf("hidden by layer %d (%s replaced); recoverable from layer %d", k+1, d, i+1)
+			}
+			if e[d+"/"] == 'o' {
+				return fmt.Sprintf("deleted by layer %d (opaque directory %s); recoverable from layer %d", k+1, d, i+1)
+			}
+		}
+	}
+	return StatusFinal
+}
+
+// ErrNoEngine is returned when the rules failed to load.
+var ErrNoEngine = errors.New("rules did not load")

@@ -1,0 +1,392 @@
+// Package walk streams a layer (or any archive or file) once, without
+// extracting it, and feeds every file's bytes to the rule engine: files
+// inside nested archives (tar, gzip, zip/jar, bzip2) to a bounded depth,
+// and zlib-compressed git objects. Nothing is written to disk, and memory is
+// bounded: a zip is the only format that needs random access, and it is
+// read into memory only up to a cap.
+package walk
+
+import (
+	"archive/tar"
+	"archive/zip"
+	"bufio"
+	"bytes"
+	"compress/bzip2"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"regexp"
+	"strings"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zlib"
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/secretbroker/secretbroker/lint/rules"
+)
+
+// Limits bound the work spent on one layer.
+type Limits struct {
+	// MaxDepth is how many archives deep the walker goes (a layer is 0).
+	MaxDepth int
+	// MaxZipBytes caps the in-memory copy of one zip/jar.
+	MaxZipBytes int64
+}
+
+// DefaultLimits are used when a field is zero.
+var DefaultLimits = Limits{MaxDepth: 6, MaxZipBytes: 64 << 20}
+
+// Skip is something the walker did not read in full. Incomplete skips mean a
+// secret could hide there; they make the scan result "incomplete".
+type Skip struct {
+	Path       string
+	Reason     string
+	Incomplete bool
+}
+
+// Match is a rule hit in a file.
+type Match struct {
+	Path string // "usr/app/config", or "app.jar!BOOT-INF/application.yml"
+	rules.Match
+}
+
+// Walker walks one stream at a time; use one per goroutine.
+type Walker struct {
+	Limits  Limits
+	OnMatch func(Match)
+	OnSkip  func(Skip)
+	// OnEntry sees every tar header of the outermost archive (with the
+	// cleaned name), for whiteout and overwrite bookkeeping.
+	OnEntry func(name string, hdr *tar.Header)
+	// DiffHash, when set, receives the uncompressed layer stream (to check
+	// the layer's DiffID when the blob digest is unknown).
+	DiffHash io.Writer
+
+	eng   *rules.Engine
+	sc    *rules.Scanner
+	outer *errReader
+}
+
+// New returns a walker using engine e.
+func New(e *rules.Engine) *Walker {
+	return &Walker{Limits: DefaultLimits, eng: e, sc: e.NewScanner()}
+}
+
+// errReader remembers the first error of the outermost stream, so that a
+// failure inside a nested archive can be told apart from a broken layer.
+type errReader struct {
+	r   io.Reader
+	err error
+}
+
+func (e *errReader) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil && err != io.EOF && e.err == nil {
+		e.err = err
+	}
+	return n, err
+}
+
+// Magic numbers of the formats the walker opens.
+var (
+	magicGzip  = []byte{0x1f, 0x8b}
+	magicZstd  = []byte{0x28, 0xb5, 0x2f, 0xfd}
+	magicZip   = []byte("PK\x03\x04")
+	magicBzip2 = []byte("BZh")
+	magicXz    = []byte{0xfd, '7', 'z', 'X', 'Z', 0}
+)
+
+func isTar(head []byte) bool {
+	return len(head) >= 262 && bytes.Equal(head[257:262], []byte("ustar"))
+}
+
+// Layer walks a layer blob: gzip, zstd or plain tar, told apart by magic
+// bytes rather than trusted media types.
+func (w *Walker) Layer(r io.Reader) error {
+	w.outer = &errReader{r: r}
+	br := bufio.NewReaderSize(w.outer, 64<<10)
+	head, _ := br.Peek(4)
+	var tr io.Reader = br
+	switch {
+	case bytes.HasPrefix(head, magicGzip):
+		gz, err := gzip.NewReader(br)
+		if err != nil {
+			return fmt.Errorf("layer is not valid gzip: %w", err)
+		}
+		defer gz.Close()
+		tr = gz
+	case bytes.HasPrefix(head, magicZstd):
+		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true))
+		if err != nil {
+			return fmt.Errorf("layer is not valid zstd: %w", err)
+		}
+		defer zr.Close()
+		tr = zr
+	}
+	if w.DiffHash != nil {
+		tr = io.TeeReader(tr, w.DiffHash)
+	}
+	if err := w.tar(tr, "", 0, true); err != nil {
+		return err
+	}
+	// Drain: a digest check downstream needs every byte, and trailing
+	// garbage after the tar end is read, not ignored.
+	_, err := io.Copy(io.Discard, tr)
+	return err
+}
+
+// CleanName makes a tar name safe to print and compare: relative, no "..",
+// no leading "/" or "./". Entries are never written, so this is about
+// reporting and whiteout bookkeeping, not about escaping a directory.
+func CleanName(name string) string {
+	c := path.Clean("/" + name)
+	return strings.TrimPrefix(c, "/")
+}
+
+func (w *Walker) tar(r io.Reader, prefix string, depth int, outermost bool) error {
+	tr := tar.NewReader(r)
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("reading tar %s: %w", orLayer(prefix), err)
+		}
+		name := prefix + CleanName(hdr.Name)
+		if outermost && w.OnEntry != nil {
+			w.OnEntry(name, hdr)
+		}
+		switch hdr.Typeflag {
+		case tar.TypeReg, tar.TypeRegA, tar.TypeGNUSparse:
+		default:
+			continue
+		}
+		if err := w.file(tr, name, depth); err != nil {
+			return err
+		}
+	}
+}
+
+func orLayer(p string) string {
+	if p == "" {
+		return "layer"
+	}
+	return strings.TrimSuffix(p, "!")
+}
+
+// File scans one file's content; exported for fs: targets and tests.
+func (w *Walker) File(r io.Reader, name string) error {
+	w.outer = &errReader{r: r}
+	return w.file(w.outer, name, 0)
+}
+
+var gitObject = regexp.MustCompile(`(^|/)objects/[0-9a-f]{2}/[0-9a-f]{38,62}$`)
+
+// file sniffs r and either opens it as an archive or scans its bytes.
+func (w *Walker) file(r io.Reader, name string, depth int) error {
+	var hb [512]byte
+	n, err := io.ReadFull(r, hb[:])
+	if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
+		return w.fail(name, err)
+	}
+	head := hb[:n]
+	for _, ru := range w.eng.FileRules(name) {
+		if ru.MagicMatches(head) {
+			w.OnMatch(Match{Path: name, Match: rules.Match{Rule: ru, Line: 0}})
+		}
+	}
+	body := io.MultiReader(bytes.NewReader(head), r)
+	nested := func(kind string) bool {
+		if depth+1 > w.Limits.MaxDepth {
+			w.skip(Skip{Path: name, Reason: fmt.Sprintf("%s nested %d deep, over the limit of %d; its content was not read", kind, depth+1, w.Limits.MaxDepth), Incomplete: true})
+			_, err := io.Copy(io.Discard, body)
+			return err == nil
+		}
+		return true
+	}
+	switch {
+	case isTar(head):
+		if !nested("tar archive") {
+			return w.fail(name, w.outer.err)
+		}
+		if depth+1 > w.Limits.MaxDepth {
+			return nil
+		}
+		return w.nested(name, w.tar(body, name+"!", depth+1, false), body)
+	case bytes.HasPrefix(head, magicGzip):
+		if !nested("gzip file") {
+			return w.fail(name, w.outer.err)
+		}
+		if depth+1 > w.Limits.MaxDepth {
+			return nil
+		}
+		gz, err := gzip.NewReader(body)
+		if err != nil {
+			return w.nested(name, err, body)
+		}
+		inner := strings.TrimSuffix(strings.TrimSuffix(name, ".gz"), ".tgz")
+		return w.nested(name, w.file(gz, name+"!"+path.Base(inner), depth+1), body)
+	case bytes.HasPrefix(head, magicBzip2) && len(head) > 3 && head[3] >= '1' && head[3] <= '9':
+		if !nested("bzip2 file") {
+			return w.fail(name, w.outer.err)
+		}
+		if depth+1 > w.Limits.MaxDepth {
+			return nil
+		}
+		return w.nested(name, w.file(bzip2.NewReader(body), name+"!"+path.Base(strings.TrimSuffix(name, ".bz2")), depth+1), body)
+	case bytes.HasPrefix(head, magicZip):
+		if !nested("zip archive") {
+			return w.fail(name, w.outer.err)
+		}
+		if depth+1 > w.Limits.MaxDepth {
+			return nil
+		}
+		return w.zip(body, name, depth)
+	case bytes.HasPrefix(head, magicXz):
+		w.skip(Skip{Path: name, Reason: "xz-compressed file: not decompressed (no xz reader); raw bytes scanned", Incomplete: false})
+	case gitObject.MatchString(name) && len(head) > 1 && head[0]&0x0f == 8 && (uint(head[0])<<8|uint(head[1]))%31 == 0:
+		zr, err := zlib.NewReader(body)
+		if err == nil {
+			err = w.sc.Scan(zr, name, w.emit(name+" (git object)"))
+			zr.Close()
+			return w.nested(name, err, body)
+		}
+	case strings.HasSuffix(name, ".pack") && strings.Contains(name, "objects/pack/") && bytes.HasPrefix(head, []byte("PACK")):
+		return w.nested(name, w.pack(body, name), body)
+	}
+	if err := w.sc.Scan(body, name, w.emit(name)); err != nil {
+		return w.fail(name, err)
+	}
+	return nil
+}
+
+func (w *Walker) emit(name string) func(rules.Match) {
+	return func(m rules.Match) { w.OnMatch(Match{Path: name, Match: m}) }
+}
+
+func (w *Walker) skip(s Skip) {
+	if w.OnSkip != nil {
+		w.OnSkip(s)
+	}
+}
+
+// fail turns a read error into the walk's error when it came from the
+// outermost stream (the layer is broken), and into an incomplete skip when
+// only a nested file was bad.
+func (w *Walker) fail(name string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if w.outer.err != nil {
+		return fmt.Errorf("reading %s: %w", name, w.outer.err)
+	}
+	w.skip(Skip{Path: name, Reason: "unreadable: " + err.Error(), Incomplete: true})
+	return nil
+}
+
+// nested finishes a nested archive: a decoding error is an incomplete skip
+// of that file (unless the outer stream broke), and the rest of the file is
+// drained so the outer walk can go on.
+func (w *Walker) nested(name string, err error, body io.Reader) error {
+	if err != nil {
+		if w.outer.err != nil {
+			return fmt.Errorf("reading %s: %w", name, w.outer.err)
+		}
+		w.skip(Skip{Path: name, Reason: "corrupt archive, read in part: " + err.Error(), Incomplete: true})
+	}
+	if _, err := io.Copy(io.Discard, body); err != nil {
+		return w.fail(name, err)
+	}
+	return nil
+}
+
+func (w *Walker) zip(body io.Reader, name string, depth int) error {
+	limit := w.Limits.MaxZipBytes
+	buf, err := io.ReadAll(io.LimitReader(body, limit+1))
+	if err != nil {
+		return w.fail(name, err)
+	}
+	if int64(len(buf)) > limit {
+		w.skip(Skip{Path: name, Reason: fmt.Sprintf("zip archive larger than %d MiB: members not opened; raw bytes scanned", limit>>20), Incomplete: true})
+		if err := w.sc.Scan(io.MultiReader(bytes.NewReader(buf), body), name, w.emit(name)); err != nil {
+			return w.fail(name, err)
+		}
+		return nil
+	}
+	zr, err := zip.NewReader(bytes.NewReader(buf), int64(len(buf)))
+	if err != nil {
+		w.skip(Skip{Path: name, Reason: "corrupt zip archive: " + err.Error() + "; raw bytes scanned", Incomplete: true})
+		return w.fail(name, w.sc.Scan(bytes.NewReader(buf), name, w.emit(name)))
+	}
+	for _, f := range zr.File {
+		if strings.HasSuffix(f.Name, "/") {
+			continue
+		}
+		rc, err := f.Open()
+		if err != nil {
+			w.skip(Skip{Path: name + "!" + f.Name, Reason: "unreadable zip member: " + err.Error(), Incomplete: true})
+			continue
+		}
+		err = w.file(rc, name+"!"+CleanName(f.Name), depth+1)
+		rc.Close()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// pack scans the objects of a git packfile: each entry is a zlib stream
+// (whole objects, or deltas whose inserted bytes still hold new text).
+func (w *Walker) pack(r io.Reader, name string) error {
+	br := bufio.NewReader(r)
+	var hdr [12]byte
+	if _, err := io.ReadFull(br, hdr[:]); err != nil {
+		return err
+	}
+	count := int(hdr[8])<<24 | int(hdr[9])<<16 | int(hdr[10])<<8 | int(hdr[11])
+	for i := 0; i < count; i++ {
+		c, err := br.ReadByte()
+		if err != nil {
+			return err
+		}
+		typ := (c >> 4) & 7
+		for c&0x80 != 0 {
+			if c, err = br.ReadByte(); err != nil {
+				return err
+			}
+		}
+		switch typ {
+		case 6: // OFS_DELTA: varint offset
+			for {
+				if c, err = br.ReadByte(); err != nil {
+					return err
+				}
+				if c&0x80 == 0 {
+					break
+				}
+			}
+		case 7: // REF_DELTA: 20-byte base
+			if _, err := br.Discard(20); err != nil {
+				return err
+			}
+		}
+		// bufio.Reader is an io.ByteReader, so flate reads no further than
+		// the end of this object's stream.
+		zr, err := zlib.NewReader(br)
+		if err != nil {
+			return err
+		}
+		err = w.sc.Scan(zr, name, w.emit(fmt.Sprintf("%s (object %d)", name, i)))
+		zr.Close()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ErrIncomplete is wrapped by errors that leave a scan incomplete.
+var ErrIncomplete = errors.New("scan incomplete")
