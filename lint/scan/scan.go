@@ -104,9 +104,45 @@ func New(e *rules.Engine) *Scanner {
 	return &Scanner{Engine: e, Limits: walk.DefaultLimits, Workers: runtime.GOMAXPROCS(0), res: &Result{}}
 }
 
-// Result returns the findings so far, sorted.
+// generic rules find values by the name next to them; when a specific
+// rule matched the same value, the specific one is the report.
+var generic = map[string]bool{"generic-secret": true, "generic-password": true, "dotenv-secret": true, "url-credentials": true, "bearer-token-header": true, "kubeconfig-credentials": true}
+
+func rank(f Finding) int {
+	r := int(f.Severity) * 2
+	if !generic[f.RuleID] {
+		r += 10
+	}
+	return r
+}
+
+// dedupe keeps one finding per value and place.
+func dedupe(fs []Finding) []Finding {
+	best := map[string]int{}
+	var out []Finding
+	for _, f := range fs {
+		if len(f.Secret) == 0 {
+			out = append(out, f)
+			continue
+		}
+		h := sha256.Sum256(f.Secret)
+		k := f.Target + "\x00" + f.Image + "\x00" + f.LayerDigest + "\x00" + f.Path + "\x00" + string(h[:])
+		if i, ok := best[k]; ok {
+			if rank(f) > rank(out[i]) {
+				out[i] = f
+			}
+			continue
+		}
+		best[k] = len(out)
+		out = append(out, f)
+	}
+	return out
+}
+
+// Result returns the findings so far, deduplicated and sorted.
 func (s *Scanner) Result() *Result {
 	r := s.res
+	r.Findings = dedupe(r.Findings)
 	sort.SliceStable(r.Findings, func(i, j int) bool {
 		a, b := r.Findings[i], r.Findings[j]
 		if a.Target != b.Target {

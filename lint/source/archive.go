@@ -4,11 +4,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
+
+var ggcrLayerName = regexp.MustCompile(`^([0-9a-f]{64})\.tar\.gz$`)
 
 // docker save's manifest.json.
 type dockerManifest struct {
@@ -46,8 +49,11 @@ func openDockerArchive(p string) (*Target, error) {
 			}
 			// docker 25+ stores layers as blobs/sha256/HEX: the name is
 			// the blob's digest.
+			// go-containerregistry's writer names them HEX.tar.gz.
 			if h, err := v1.NewHash(strings.Replace(strings.TrimPrefix(l, "blobs/"), "/", ":", 1)); err == nil {
 				layer.Digest = h
+			} else if m := ggcrLayerName.FindStringSubmatch(l); m != nil {
+				layer.Digest = v1.Hash{Algorithm: "sha256", Hex: m[1]}
 			}
 			img.Layers = append(img.Layers, layer)
 		}
