@@ -123,3 +123,52 @@ func TestSecretNeverPrints(t *testing.T) {
 		t.Errorf("preview %q", p)
 	}
 }
+
+func FuzzScan(f *testing.F) {
+	f.Add([]byte("token = ghp_abc"), ".env")
+	f.Add([]byte("-----BEGIN PRIVATE"+" KEY-----\nAAAA\n-----END"), "k")
+	f.Add([]byte("eyJhbGciOiJub25lIn0.eyJ4IjoxfQ."), "x")
+	e, err := rules.Default()
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, data []byte, name string) {
+		sc := e.NewScanner()
+		for _, m := range sc.ScanBytes(data, name) {
+			if m.Offset < 0 || m.Offset > int64(len(data)) {
+				t.Fatalf("offset %d out of range", m.Offset)
+			}
+			if len(m.Secret) > 0 && !bytes.Contains(data, m.Secret.Reveal()) {
+				t.Fatal("secret not in input")
+			}
+		}
+	})
+}
+
+func BenchmarkScan(b *testing.B) {
+	e := engine(b)
+	// Mixed text: code-like lines, some keywords, no secrets.
+	var buf bytes.Buffer
+	for buf.Len() < 8<<20 {
+		buf.WriteString("func handler(w http.ResponseWriter, r *http.Request) { token := r.Header.Get(\"X-Token\"); log.Printf(\"password reset for %s\", user) }\n")
+		buf.WriteString("0123456789abcdef ZZZZ qwerty uiop asdf ghjk lzxc vbnm QWERTY UIOP ASDF GHJK LZXC VBNM\n")
+	}
+	data := buf.Bytes()
+	sc := e.NewScanner()
+	b.SetBytes(int64(len(data)))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		_ = sc.Scan(bytes.NewReader(data), "src/main.go", func(rules.Match) {})
+	}
+}
+
+func BenchmarkDefault(b *testing.B) {
+	// First-use cost of the engine (parsing and compiling every rule), paid
+	// only by lint, never at package init.
+	rs, _ := rules.All()
+	for i := 0; i < b.N; i++ {
+		if _, err := rules.New(rs); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
