@@ -56,7 +56,8 @@ func New(rs []*Rule) (*Engine, error) {
 	e := &Engine{rules: rs}
 	index := map[string]int{}
 	var pats []string
-	for _, r := range rs {
+	for i, r := range rs {
+		r.idx = i
 		if len(r.Files) > 0 {
 			e.fileRules = append(e.fileRules, r)
 		}
@@ -159,6 +160,9 @@ type Scanner struct {
 	e    *Engine
 	buf  []byte
 	seen map[seenKey]bool
+	// covered[i] is the buffer index up to which rule i's regex already ran
+	// in this chunk: a second keyword hit inside that window adds nothing.
+	covered []int
 }
 
 type seenKey struct {
@@ -168,7 +172,7 @@ type seenKey struct {
 
 // NewScanner returns a scanner for one goroutine.
 func (e *Engine) NewScanner() *Scanner {
-	return &Scanner{e: e, buf: make([]byte, 0, chunkSize+lookAhead+lookBehind), seen: map[seenKey]bool{}}
+	return &Scanner{e: e, buf: make([]byte, 0, chunkSize+lookAhead+lookBehind), seen: map[seenKey]bool{}, covered: make([]int, len(e.rules))}
 }
 
 // Scan reads r to the end and calls emit for every match. name selects
@@ -210,21 +214,27 @@ func (s *Scanner) Scan(r io.Reader, name string, emit func(Match)) error {
 				s.runRegex(ru, buf, 0, lim, base, lines, emit)
 			}
 		}
+		for i := range s.covered {
+			s.covered[i] = -1
+		}
 		for _, m := range s.e.ac.FindAllOverlapping(buf) {
 			abs := base + int64(m.Start)
 			if abs < done || m.Start >= cut {
 				continue
 			}
-			lo := max(0, m.Start-lookBehind)
 			// Stay on the keyword's line (a regex never needs the
-			// previous line) unless the rule spans lines.
-			if nl := bytes.LastIndexByte(buf[lo:m.Start], '\n'); nl >= 0 {
-				lo += nl + 1
+			// previous line).
+			lineLo := max(0, m.Start-lookBehind)
+			if nl := bytes.LastIndexByte(buf[lineLo:m.Start], '\n'); nl >= 0 {
+				lineLo += nl + 1
 			}
 			hi := min(len(buf), m.End+lookAhead)
 			for _, ru := range s.e.byPattern[m.PatternID] {
 				if len(ru.Files) > 0 {
 					continue // handled with pathRules
+				}
+				if m.End <= s.covered[ru.idx] {
+					continue
 				}
 				whi := hi
 				if !ru.Multiline {
@@ -236,6 +246,8 @@ func (s *Scanner) Scan(r io.Reader, name string, emit func(Match)) error {
 						whi = lim
 					}
 				}
+				lo := max(lineLo, m.Start-ru.Behind)
+				s.covered[ru.idx] = whi
 				s.runRegex(ru, buf, lo, whi, base, lines, emit)
 			}
 		}

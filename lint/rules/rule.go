@@ -77,10 +77,15 @@ type Rule struct {
 	// of the rest of the keyword's line (PEM blocks, JSON documents).
 	Multiline bool   `yaml:"multiline"`
 	Fix       string `yaml:"fix"`
+	// Behind is how many bytes before its keyword a match may start
+	// (default 8: a boundary character, "-----" or "https://"). A small
+	// window keeps the regex work per keyword hit short.
+	Behind int `yaml:"behind"`
 
 	Severity Severity       `yaml:"-"`
 	re       *regexp.Regexp // nil for file-only rules
 	group    int
+	idx      int // position in the engine's rule list
 }
 
 // FileOnly reports whether the rule flags a file by name (and magic) alone,
@@ -141,6 +146,9 @@ func parse(data []byte) ([]*Rule, error) {
 			return nil, fmt.Errorf("rules.yaml: rule %s: %w", r.ID, err)
 		}
 		r.Severity = s
+		if r.Behind == 0 {
+			r.Behind = 8
+		}
 		if r.Regex == "" {
 			if len(r.Files) == 0 {
 				return nil, fmt.Errorf("rules.yaml: rule %s: neither regex nor files", r.ID)
