@@ -59,7 +59,11 @@ func New(rs []*Rule) (*Engine, error) {
 	for i, r := range rs {
 		r.idx = i
 		if len(r.Files) > 0 {
+			// Path-restricted rules read their (small) files whole; their
+			// keywords (":" in .pgpass, "@" in .git-credentials) would only
+			// slow the prefilter down everywhere else.
 			e.fileRules = append(e.fileRules, r)
+			continue
 		}
 		for _, kw := range r.Keywords {
 			for _, v := range spellings(kw) {
@@ -230,9 +234,6 @@ func (s *Scanner) Scan(r io.Reader, name string, emit func(Match)) error {
 			}
 			hi := min(len(buf), m.End+lookAhead)
 			for _, ru := range s.e.byPattern[m.PatternID] {
-				if len(ru.Files) > 0 {
-					continue // handled with pathRules
-				}
 				if m.End <= s.covered[ru.idx] {
 					continue
 				}

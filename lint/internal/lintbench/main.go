@@ -16,6 +16,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/spf13/cobra"
@@ -35,16 +36,30 @@ func main() {
 		}
 		return
 	}
+	if p := os.Getenv("LINTBENCH_CPUPROFILE"); p != "" {
+		f, err := os.Create(p)
+		if err == nil {
+			_ = pprof.StartCPUProfile(f)
+			code := run()
+			pprof.StopCPUProfile()
+			os.Exit(code)
+		}
+	}
+	os.Exit(run())
+}
+
+func run() int {
 	root := &cobra.Command{Use: "inject", SilenceErrors: true, SilenceUsage: true}
 	root.AddCommand(lintcmd.Command())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		var ee *lintcmd.ExitError
 		if errors.As(err, &ee) {
-			os.Exit(ee.Code)
+			return ee.Code
 		}
-		os.Exit(64)
+		return 64
 	}
+	return 0
 }
 
 const (
