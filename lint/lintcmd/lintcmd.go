@@ -257,8 +257,7 @@ func run(ctx context.Context, cmd *cobra.Command, o options, targets []string) e
 		defer fh.Close()
 		w = fh
 	}
-	rs, _ := rules.All()
-	if err := report.Write(w, o.format, res, rs, Version); err != nil {
+	if err := report.Write(w, o.format, res, Version); err != nil {
 		return &ExitError{Code: ExitIncomplete, Err: err}
 	}
 	if o.suggestIgnore && len(suggestions) > 0 {

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"sort"
 	"strings"
 
 	"github.com/secretbroker/secretbroker/lint/rules"
@@ -18,8 +17,8 @@ import (
 // Formats accepted by --format.
 var Formats = []string{"text", "json", "sarif"}
 
-// Write renders res in format to w.
-func Write(w io.Writer, format string, res *scan.Result, rs []*rules.Rule, version string) error {
+// Write renders res in format to w; version names the tool version in SARIF.
+func Write(w io.Writer, format string, res *scan.Result, version string) error {
 	switch format {
 	case "text", "":
 		return Text(w, res)
@@ -35,7 +34,7 @@ func Write(w io.Writer, format string, res *scan.Result, rs []*rules.Rule, versi
 		}
 		return enc.Encode(out)
 	case "sarif":
-		return SARIF(w, res, rs, version)
+		return SARIF(w, res, version)
 	}
 	return fmt.Errorf("unknown format %q: want %s", format, strings.Join(Formats, ", "))
 }
@@ -130,11 +129,7 @@ func Text(w io.Writer, res *scan.Result) error {
 // SARIF writes a SARIF 2.1.0 log: one run, the rules that fired, one result
 // per finding with a stable fingerprint, and skipped items and errors as
 // tool execution notifications (they are not findings).
-func SARIF(w io.Writer, res *scan.Result, rs []*rules.Rule, version string) error {
-	byID := map[string]*rules.Rule{}
-	for _, r := range rs {
-		byID[r.ID] = r
-	}
+func SARIF(w io.Writer, res *scan.Result, version string) error {
 	index := map[string]int{}
 	var sr []map[string]any
 	var results []map[string]any
@@ -269,14 +264,4 @@ func level(s rules.Severity) string {
 
 func securitySeverity(s rules.Severity) string {
 	return map[rules.Severity]string{rules.Critical: "9.5", rules.High: "8.0", rules.Medium: "5.5", rules.Low: "3.0"}[s]
-}
-
-// SortedRuleIDs is used by tests and docs.
-func SortedRuleIDs(rs []*rules.Rule) []string {
-	var out []string
-	for _, r := range rs {
-		out = append(out, r.ID)
-	}
-	sort.Strings(out)
-	return out
 }
