@@ -73,7 +73,7 @@ func TestSARIFSchema(t *testing.T) {
 	var log struct {
 		Runs []struct {
 			Invocations []struct {
-				ExecutionSuccessful bool `json:"executionSuccessful"`
+				ExecutionSuccessful bool  `json:"executionSuccessful"`
 				Notes               []any `json:"toolExecutionNotifications"`
 			} `json:"invocations"`
 			Results []struct {
