@@ -15,6 +15,16 @@ var publishedExamples = map[string]bool{
 	"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY": true,
 	"AKIAI44QH8DHBEXAMPLE":                     true,
 	"je7MtGbClwBF/2Zp9Utk/h3yCo8nvbEXAMPLEKEY": true,
+	// RFC 6749 (OAuth 2.0) examples: client credentials, tokens.
+	"czZCaGRSa3F0MzpnWDFmQmF0M2JW": true,
+	"2YotnFZFEjr1zCsicMWpAA":       true,
+	"tGzv3JOkF0XG5Qx2TlKWIA":       true,
+	// RFC 7617 / RFC 2617 Basic auth examples (Aladdin).
+	"QWxhZGRpbjpvcGVuIHNlc2FtZQ==": true,
+	"QWxhZGRpbjpvcGVuIHNlc2FtZQ":   true,
+	"YWxhZGRpbjpvcGVuc2VzYW1l":     true,
+	// PyJWT's documented example ({"some": "payload"}, key "secret").
+	"eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzb21lIjoicGF5bG9hZCJ9.4twFt5NiznN84AWoo1d7KO1T_yoc0Z6XOpOVswacPZg": true,
 	// jwt.io's sample token (HS256, "John Doe").
 	"eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c":                  true,
 	"eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiYWRtaW4iOnRydWUsImlhdCI6MTUxNjIzOTAyMn0.KMUFsIDTnFmyG3nMiGM6H9FNFUROf3wh7SmqJp-QV30": true,
@@ -30,7 +40,7 @@ var placeholderWords = []string{
 	"your_", "your-", "yourtoken", "yourkey", "yoursecret", "xxxx", "****", "....",
 	"dummy", "redacted", "replace_me", "replaceme", "notasecret", "not-a-secret",
 	"insert_", "todo", "fixme", "<", ">", "${", "{{", "$(", "%(", "process.env",
-	"os.environ", "getenv", "secretkeyref", "valuefrom",
+	"os.environ", "getenv", "secretkeyref", "valuefrom", "proxypass", "repopwd",
 }
 
 var (

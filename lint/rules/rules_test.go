@@ -2,6 +2,7 @@ package rules_test
 
 import (
 	"bytes"
+	"encoding/base64"
 	"fmt"
 	"strings"
 	"testing"
@@ -70,6 +71,12 @@ func TestDetect(t *testing.T) {
 		{"dotenv", "srv/.env", "API_TOKEN=" + testsecret.Alnum(24), "dotenv-secret"},
 		{"gcp sa", "sa.json", `{"type": "service_account", "private_key_id": "` + testsecret.Hex(40) + `"}`, "gcp-service-account"},
 		{"plain text", "x", "the password is stored in vault; see docs", ""},
+		{"rfc 6749 basic example", "x", "Authorization: Basic czZCaGRSa3F0MzpnWDFmQmF0M2JW", ""},
+		{"basic auth", "x", "Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte("deploy:"+testsecret.Alnum(20))), "basic-auth-header"},
+		{"code identifier", "bin/node", "exports2.CONNECTION_TOKEN_CHARS = exports2.HEADER_CHARS;", ""},
+		{"maven example", "etc/maven/settings.xml", "<password>proxypass</password>", ""},
+		{"url spelled password", "url_test.go", `"http://jane:p%40ssword@google.com"`, ""},
+		{"square in base64 blob", "x", "AAAA" + "EAAA" + strings.Repeat("QUJD", 15) + "+x", ""},
 	}
 	e := engine(t)
 	for _, tt := range tests {

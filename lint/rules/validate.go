@@ -9,6 +9,8 @@ import (
 	"errors"
 	"hash/crc32"
 	"math"
+	"net/url"
+	"regexp"
 	"strings"
 
 	"golang.org/x/crypto/ssh"
@@ -24,6 +26,8 @@ var validators = map[string]validator{
 	"pgp-private-key": pgpPrivateKey,
 	"jwt":             jwtToken,
 	"generic":         generic,
+	"basic-auth":      basicAuth,
+	"url-password":    urlPassword,
 	"private-key-escaped": func(v []byte) (bool, string) {
 		return privateKey(bytes.ReplaceAll(v, []byte(`\n`), []byte("\n")))
 	},
@@ -191,6 +195,50 @@ func generic(v []byte) (bool, string) {
 	}
 	if bytes.HasPrefix(v, []byte("/")) || bytes.Count(v, []byte(".")) >= 2 && !bytes.ContainsAny(v, "+/=") {
 		return false, ""
+	}
+	// Code, not a value: "exports2.HEADER_CHARS", "MAX_TOKEN_LEN".
+	if identPath.Match(v) || constName.Match(v) {
+		return false, ""
+	}
+	return true, ""
+}
+
+var (
+	identPath = regexp.MustCompile(`^[A-Za-z_$][\w$]*(\.[A-Za-z_$][\w$]*)+$`)
+	constName = regexp.MustCompile(`^[A-Z][A-Z0-9]*(_[A-Z0-9]+)+$`)
+)
+
+// urlPassword rejects the spelled-out stand-ins URL examples use
+// ("p%40ssword", "My%20Pass") once percent-decoded.
+func urlPassword(v []byte) (bool, string) {
+	dec, err := url.PathUnescape(string(v))
+	if err != nil {
+		dec = string(v)
+	}
+	l := strings.ToLower(dec)
+	if IsPlaceholder([]byte(dec)) || len(l) < 12 && spelledPassword.MatchString(l) {
+		return false, ""
+	}
+	return true, ""
+}
+
+var spelledPassword = regexp.MustCompile(`p[a@4?]?s{1,2}w?[o0?]?r?d|pwd|secret|pass`)
+
+// basicAuth decodes an HTTP Basic credential: it must be "user:password"
+// with a password that is not a placeholder.
+func basicAuth(v []byte) (bool, string) {
+	raw, err := base64.StdEncoding.DecodeString(string(v))
+	if err != nil {
+		return false, ""
+	}
+	_, pass, ok := bytes.Cut(raw, []byte(":"))
+	if !ok || len(pass) < 4 || IsPlaceholder(pass) {
+		return false, ""
+	}
+	for _, c := range raw {
+		if c < 0x20 || c > 0x7e {
+			return false, ""
+		}
 	}
 	return true, ""
 }
