@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"testing"
 
@@ -152,9 +153,39 @@ func FuzzScan(f *testing.F) {
 	})
 }
 
+// BenchmarkScan runs over layer-like content: log and source text and
+// random binary, with no secrets (the common case).
 func BenchmarkScan(b *testing.B) {
 	e := engine(b)
-	// Mixed text: code-like lines, some keywords, no secrets.
+	rng := rand.New(rand.NewPCG(1, 2))
+	words := strings.Fields("info request served GET /api/v1/items 200 user cache miss latency ms config loaded module import function return value error nil package main")
+	var buf bytes.Buffer
+	for buf.Len() < 8<<20 {
+		if rng.IntN(3) == 0 {
+			for i := 0; i < 4096; i++ {
+				buf.WriteByte(byte(rng.Uint32()))
+			}
+			continue
+		}
+		for i := 0; i < 50; i++ {
+			for w := 0; w < 12; w++ {
+				buf.WriteString(words[rng.IntN(len(words))] + " ")
+			}
+			buf.WriteString("\n")
+		}
+	}
+	data := buf.Bytes()
+	sc := e.NewScanner()
+	b.SetBytes(int64(len(data)))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		_ = sc.Scan(bytes.NewReader(data), "data/f.log", func(rules.Match) {})
+	}
+}
+
+// BenchmarkScanKeywordDense is the worst case: keywords on every line.
+func BenchmarkScanKeywordDense(b *testing.B) {
+	e := engine(b)
 	var buf bytes.Buffer
 	for buf.Len() < 8<<20 {
 		buf.WriteString("func handler(w http.ResponseWriter, r *http.Request) { token := r.Header.Get(\"X-Token\"); log.Printf(\"password reset for %s\", user) }\n")
