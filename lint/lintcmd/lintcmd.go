@@ -178,7 +178,8 @@ func run(ctx context.Context, cmd *cobra.Command, o options, targets []string) e
 
 	s := scan.New(eng)
 	s.Known = known
-	s.Limits = walk.Limits{MaxDepth: o.maxDepth, MaxZipBytes: o.maxZipMiB << 20}
+	s.Limits = walk.DefaultLimits
+	s.Limits.MaxDepth, s.Limits.MaxZipBytes = o.maxDepth, o.maxZipMiB<<20
 	if o.jobs > 0 {
 		s.Workers = o.jobs
 	}

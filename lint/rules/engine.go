@@ -196,9 +196,15 @@ func (s *Scanner) Scan(r io.Reader, name string, emit func(Match)) error {
 	eof := false
 	for !eof {
 		// Fill the buffer.
-		for len(buf) < cap(buf) {
+		for empty := 0; len(buf) < cap(buf); {
 			n, err := r.Read(buf[len(buf):cap(buf)])
 			buf = buf[:len(buf)+n]
+			if n == 0 && err == nil {
+				if empty++; empty > 100 {
+					s.buf = buf[:0]
+					return io.ErrNoProgress
+				}
+			}
 			if err == io.EOF {
 				eof = true
 				break

@@ -32,10 +32,14 @@ type Limits struct {
 	MaxDepth int
 	// MaxZipBytes caps the in-memory copy of one zip/jar.
 	MaxZipBytes int64
+	// MaxSparseBytes caps the logical size of a sparse tar entry that is
+	// read: its holes cost nothing in the archive (a few bytes can declare
+	// terabytes, like /var/log/lastlog), so larger ones are skipped.
+	MaxSparseBytes int64
 }
 
-// DefaultLimits are used when a field is zero.
-var DefaultLimits = Limits{MaxDepth: 6, MaxZipBytes: 64 << 20}
+// DefaultLimits are the limits of a new Walker.
+var DefaultLimits = Limits{MaxDepth: 6, MaxZipBytes: 64 << 20, MaxSparseBytes: 64 << 20}
 
 // Skip is something the walker did not read in full. Incomplete skips mean a
 // secret could hide there; they make the scan result "incomplete".
@@ -163,10 +167,29 @@ func (w *Walker) tar(r io.Reader, prefix string, depth int, outermost bool) erro
 		default:
 			continue
 		}
+		// A sparse entry's holes read as zeros that take no space in the
+		// archive: a few bytes can declare terabytes. Read it only when its
+		// logical size is modest.
+		if isSparse(hdr) && hdr.Size > w.Limits.MaxSparseBytes {
+			w.skip(Skip{Path: name, Reason: fmt.Sprintf("sparse file of %d bytes (over %d MiB): not read", hdr.Size, w.Limits.MaxSparseBytes>>20), Incomplete: true})
+			continue
+		}
 		if err := w.file(tr, name, depth); err != nil {
 			return err
 		}
 	}
+}
+
+func isSparse(h *tar.Header) bool {
+	if h.Typeflag == tar.TypeGNUSparse {
+		return true
+	}
+	for k := range h.PAXRecords {
+		if strings.HasPrefix(k, "GNU.sparse.") {
+			return true
+		}
+	}
+	return false
 }
 
 func orLayer(p string) string {

@@ -2,11 +2,15 @@ package walk_test
 
 import (
 	"archive/tar"
+	"archive/zip"
 	"bytes"
 	"compress/gzip"
+	"compress/zlib"
 	"io"
 	"strings"
 	"testing"
+
+	"github.com/klauspost/compress/zstd"
 
 	"github.com/secretbroker/secretbroker/lint/internal/testsecret"
 	"github.com/secretbroker/secretbroker/lint/rules"
@@ -178,6 +182,48 @@ func TestHugeLineFile(t *testing.T) {
 	}
 }
 
+// Every container format the walker opens, each holding the same secret.
+func TestFormats(t *testing.T) {
+	pat := testsecret.GitHubPAT()
+	body := "t=" + pat + "\n"
+	var zbuf bytes.Buffer
+	zw := zip.NewWriter(&zbuf)
+	fw, _ := zw.Create("BOOT-INF/classes/application.yml")
+	_, _ = fw.Write([]byte(body))
+	_ = zw.Close()
+	var zl bytes.Buffer
+	zlw := zlib.NewWriter(&zl)
+	_, _ = zlw.Write([]byte("blob 40\x00" + body))
+	_ = zlw.Close()
+	enc, _ := zstd.NewWriter(nil)
+	zst := enc.EncodeAll(tarOf(entry{name: "z.txt", body: body}), nil)
+	tests := []struct {
+		name, wantPath string
+		layer          []byte
+	}{
+		{"zstd layer", "z.txt", zst},
+		{"plain tar layer", "p.txt", tarOf(entry{name: "p.txt", body: body})},
+		{"jar in layer", "app.jar!BOOT-INF/classes/application.yml", tarOf(entry{name: "app.jar", body: zbuf.String()})},
+		{"git loose object", "src/.git/objects/ab/" + strings.Repeat("c", 38) + " (git object)", tarOf(entry{name: "src/.git/objects/ab/" + strings.Repeat("c", 38), body: zl.String()})},
+		{"gz file", "x.log.gz!x.log", tarOf(entry{name: "x.log.gz", body: string(gz([]byte(body)))})},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, err := run(t, tt.layer)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.matches) != 1 || res.matches[0].Path != tt.wantPath {
+				var got []string
+				for _, m := range res.matches {
+					got = append(got, m.Path)
+				}
+				t.Fatalf("matches at %v, want %s", got, tt.wantPath)
+			}
+		})
+	}
+}
+
 func FuzzLayer(f *testing.F) {
 	f.Add(tarOf(entry{name: "a", body: "password = \"x1y2z3w4v5\""}))
 	f.Add(gz(tarOf(entry{name: "b.zip", body: "PK\x03\x04junk"})))
@@ -185,6 +231,7 @@ func FuzzLayer(f *testing.F) {
 	e, _ := rules.Default()
 	f.Fuzz(func(t *testing.T, data []byte) {
 		w := walk.New(e)
+		w.Limits.MaxSparseBytes = 1 << 20
 		w.OnMatch = func(walk.Match) {}
 		_ = w.Layer(bytes.NewReader(data))
 	})
