@@ -74,7 +74,9 @@ func openDaemon(ctx context.Context, ref string) (*Target, error) {
 	if err != nil {
 		return nil, &UsageError{fmt.Sprintf("%q is not an image reference: %v", ref, err)}
 	}
-	img, err := daemon.Image(r, daemon.WithContext(ctx))
+	// Unbuffered: go-containerregistry's default holds the whole image in
+	// memory; streaming costs a `docker save` per layer but keeps memory flat.
+	img, err := daemon.Image(r, daemon.WithContext(ctx), daemon.WithUnbufferedOpener())
 	if err != nil {
 		return nil, err
 	}
