@@ -12,7 +12,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"path"
 	"runtime"
@@ -218,10 +217,18 @@ type layerJob struct {
 	entries map[string]byte // cleaned path -> tar type flag, or 'w' whiteout, 'o' opaque
 	matches []walk.Match
 	err     error
+	// diffDigest is the uncompressed digest computed when the blob digest
+	// was not known (stream mode matches it against the config).
+	diffDigest string
 }
 
-// Image scans every image of a target.
+// Target scans every image of a target: each unique layer once (in
+// parallel), then the configs, then the findings with their layer status.
 func (s *Scanner) Target(ctx context.Context, t *source.Target) {
+	if t.Stream != nil {
+		s.stream(ctx, t)
+		return
+	}
 	jobs := map[string]*layerJob{}
 	var order []*layerJob
 	for _, img := range t.Images {
@@ -251,13 +258,21 @@ func (s *Scanner) Target(ctx context.Context, t *source.Target) {
 	}
 	close(work)
 	wg.Wait()
+	s.report(t, jobs)
+}
 
+// report turns layer results into findings, image by image.
+func (s *Scanner) report(t *source.Target, jobs map[string]*layerJob) {
 	reported := map[string]bool{}
 	for _, img := range t.Images {
 		s.config(t.Name, img)
 		hist := historyIndex(img)
 		for i, l := range img.Layers {
 			j := jobs[l.Key()]
+			if j == nil {
+				s.Fail("%s: layer %d (%s) is missing from the image", t.Name, i+1, short(l.Key()))
+				continue
+			}
 			if j.err != nil {
 				if !reported[l.Key()] {
 					s.Fail("%s: layer %d (%s): %v", t.Name, i+1, short(l.Key()), j.err)
@@ -331,6 +346,22 @@ func historyIndex(img source.Image) []int {
 
 // layer reads one layer blob once, verifying its digest on the way.
 func (s *Scanner) layer(ctx context.Context, target string, w *walk.Walker, j *layerJob) {
+	if err := ctx.Err(); err != nil {
+		j.err = err
+		return
+	}
+	rc, err := j.layer.Open()
+	if err != nil {
+		j.err = err
+		return
+	}
+	defer rc.Close()
+	s.walkLayer(target, w, j, rc)
+}
+
+// walkLayer walks raw (the blob as stored) into j, checking the blob digest
+// when known, else the diff_id (and recording the diff_id it computed).
+func (s *Scanner) walkLayer(target string, w *walk.Walker, j *layerJob, raw io.Reader) {
 	j.entries = map[string]byte{}
 	w.OnMatch = func(m walk.Match) { j.matches = append(j.matches, m) }
 	w.OnSkip = func(k walk.Skip) {
@@ -347,39 +378,30 @@ func (s *Scanner) layer(ctx context.Context, target string, w *walk.Walker, j *l
 			j.entries[name] = hdr.Typeflag
 		}
 	}
-	if err := ctx.Err(); err != nil {
-		j.err = err
-		return
-	}
-	rc, err := j.layer.Open()
-	if err != nil {
-		j.err = err
-		return
-	}
-	defer rc.Close()
-	var raw io.Reader = rc
-	var blobHash, diffHash hash.Hash
-	if j.layer.Digest.Algorithm == "sha256" {
-		blobHash = sha256.New()
-		raw = io.TeeReader(rc, blobHash)
-	} else if j.layer.DiffID.Algorithm == "sha256" {
-		diffHash = sha256.New()
+	blobHash, diffHash := sha256.New(), sha256.New()
+	verifyBlob := j.layer.Digest.Algorithm == "sha256"
+	if verifyBlob {
+		raw = io.TeeReader(raw, blobHash)
+	} else {
+		// No blob digest to check (docker save, the Docker Engine): hash
+		// the uncompressed tar and check it against the config's diff_id.
 		w.DiffHash = diffHash
 	}
-	err = w.Layer(raw)
+	err := w.Layer(raw)
 	w.DiffHash = nil
 	if err != nil {
 		j.err = err
 		return
 	}
-	if blobHash != nil {
+	if verifyBlob {
 		if got := "sha256:" + hex.EncodeToString(blobHash.Sum(nil)); got != j.layer.Digest.String() {
 			j.err = fmt.Errorf("digest mismatch: the manifest says %s, the blob hashes to %s: the blob is corrupt or was tampered with", j.layer.Digest, got)
 		}
-	} else if diffHash != nil {
-		if got := "sha256:" + hex.EncodeToString(diffHash.Sum(nil)); got != j.layer.DiffID.String() {
-			j.err = fmt.Errorf("diff_id mismatch: the config says %s, the layer hashes to %s: the layer is corrupt or was tampered with", j.layer.DiffID, got)
-		}
+		return
+	}
+	j.diffDigest = "sha256:" + hex.EncodeToString(diffHash.Sum(nil))
+	if j.layer.DiffID.Algorithm == "sha256" && j.diffDigest != j.layer.DiffID.String() {
+		j.err = fmt.Errorf("diff_id mismatch: the config says %s, the layer hashes to %s: the layer is corrupt or was tampered with", j.layer.DiffID, j.diffDigest)
 	}
 }
 

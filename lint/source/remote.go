@@ -8,8 +8,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/daemon"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/moby/moby/client"
 )
 
 // RemoteOptions are added to every registry call (tests pass a transport).
@@ -46,7 +46,7 @@ func openRemote(ctx context.Context, ref string) (*Target, error) {
 			if err != nil {
 				return nil, err
 			}
-			ci, err := fromV1(ref, img, d.Platform, false, merge(im.Annotations, d.Annotations))
+			ci, err := fromV1(ref, img, d.Platform, merge(im.Annotations, d.Annotations))
 			if err != nil {
 				return nil, err
 			}
@@ -58,7 +58,7 @@ func openRemote(ctx context.Context, ref string) (*Target, error) {
 	if err != nil {
 		return nil, err
 	}
-	ci, err := fromV1(ref, img, nil, false, nil)
+	ci, err := fromV1(ref, img, nil, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -66,28 +66,32 @@ func openRemote(ctx context.Context, ref string) (*Target, error) {
 	return t, nil
 }
 
-// openDaemon reads an image from the local Docker Engine. The engine hands
-// out uncompressed layers, so they are opened uncompressed (asking for the
-// compressed form would make go-containerregistry gzip them).
+// openDaemon reads an image from the local Docker Engine as one `docker
+// save` stream (the scanner walks it in a single pass). go-containerregistry's
+// daemon package would either buffer the whole image in memory or save it
+// again for every layer.
 func openDaemon(ctx context.Context, ref string) (*Target, error) {
-	r, err := name.ParseReference(ref)
-	if err != nil {
+	if _, err := name.ParseReference(ref); err != nil {
 		return nil, &UsageError{fmt.Sprintf("%q is not an image reference: %v", ref, err)}
 	}
-	// Unbuffered: go-containerregistry's default holds the whole image in
-	// memory; streaming costs a `docker save` per layer but keeps memory flat.
-	img, err := daemon.Image(r, daemon.WithContext(ctx), daemon.WithUnbufferedOpener())
+	cli, err := client.New(client.FromEnv)
 	if err != nil {
 		return nil, err
 	}
-	ci, err := fromV1(ref, img, nil, true, nil)
-	if err != nil {
-		return nil, err
+	if _, err := cli.ImageInspect(ctx, ref); err != nil {
+		cli.Close()
+		return nil, fmt.Errorf("the Docker Engine has no image %s: %w", ref, err)
 	}
-	return &Target{Name: KindDaemon + ":" + ref, Images: []Image{ci}, Close: func() error { return nil }}, nil
+	return &Target{
+		Name: KindDaemon + ":" + ref,
+		Stream: func() (io.ReadCloser, error) {
+			return cli.ImageSave(ctx, []string{ref})
+		},
+		Close: cli.Close,
+	}, nil
 }
 
-func fromV1(ref string, img v1.Image, p *v1.Platform, uncompressed bool, ann map[string]string) (Image, error) {
+func fromV1(ref string, img v1.Image, p *v1.Platform, ann map[string]string) (Image, error) {
 	cfg, err := img.ConfigFile()
 	if err != nil {
 		return Image{}, fmt.Errorf("%s: image config: %w", ref, err)
@@ -106,14 +110,10 @@ func fromV1(ref string, img v1.Image, p *v1.Platform, uncompressed bool, ann map
 		if layer.DiffID, err = l.DiffID(); err != nil {
 			return Image{}, err
 		}
-		if uncompressed {
-			layer.Open = func() (io.ReadCloser, error) { return l.Uncompressed() }
-		} else {
-			if layer.Digest, err = l.Digest(); err != nil {
-				return Image{}, err
-			}
-			layer.Open = func() (io.ReadCloser, error) { return l.Compressed() }
+		if layer.Digest, err = l.Digest(); err != nil {
+			return Image{}, err
 		}
+		layer.Open = func() (io.ReadCloser, error) { return l.Compressed() }
 		out.Layers = append(out.Layers, layer)
 	}
 	return out, nil

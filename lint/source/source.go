@@ -48,6 +48,10 @@ type Image struct {
 type Target struct {
 	Name   string
 	Images []Image
+	// Stream, when set, is the one way to read the target: a `docker save`
+	// stream (the Docker Engine) that cannot be reopened or read out of
+	// order. Images is then filled in by the scanner from the stream.
+	Stream func() (io.ReadCloser, error)
 	Close  func() error
 }
 
