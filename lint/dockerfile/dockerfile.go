@@ -17,6 +17,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
 	"github.com/moby/patternmatcher"
@@ -28,7 +29,9 @@ import (
 
 // secretName matches variable names BuildKit's SecretsUsedInArgOrEnv rule
 // treats as secrets (a word of the name, split on _ and -).
-var secretName = regexp.MustCompile(`(?i)(^|[_-])(apikey|api_key|auth|credentials?|passwd|password|pword|secret|token|private_key)($|[_-])`)
+var secretName = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`(?i)(^|[_-])(apikey|api_key|auth|credentials?|passwd|password|pword|secret|token|private_key)($|[_-])`)
+})
 
 // Scan checks the Dockerfile at p and its context (the Dockerfile's
 // directory, or p itself when it is a directory). It returns the
@@ -83,7 +86,7 @@ func Scan(ctx context.Context, s *scan.Scanner, target, p string) ([]string, err
 					found = true
 					add(s, target, dfName, n.StartLine, m, fmt.Sprintf("%s %s carries a secret; use RUN --mount=type=secret,id=%s and pass it with --secret at build time", strings.ToUpper(cmd), name, strings.ToLower(name)))
 				}
-				if !found && secretName.MatchString(name) && (!hasVal || !rules.IsPlaceholder([]byte(val))) {
+				if !found && secretName().MatchString(name) && (!hasVal || !rules.IsPlaceholder([]byte(val))) {
 					s.Add(scan.Finding{
 						RuleID: "dockerfile-secret-in-" + cmd, Description: fmt.Sprintf("%s %s looks like a secret; its value is recorded in the image (config or history)", strings.ToUpper(cmd), name),
 						Severity: rules.Medium, Target: target, Path: dfName, Line: n.StartLine, Status: "in Dockerfile", Preview: "-",

@@ -59,6 +59,8 @@ func TestDetect(t *testing.T) {
 		{"npmrc placeholder", "home/.npmrc", "//registry.npmjs.org/:_authToken=${NPM_TOKEN}", ""},
 		{"rsa key", "root/.ssh/key", "x\n" + testsecret.RSAKeyPEM() + "y\n", "private-key-rsa"},
 		{"pkcs8 key", "k.pem", testsecret.ECKeyPEM(), "private-key-pkcs8"},
+		{"openssh key", "id_ed25519", testsecret.OpenSSHKeyPEM(false), "private-key-openssh"},
+		{"openssh encrypted key", "id_ed25519", testsecret.OpenSSHKeyPEM(true), "private-key-openssh"},
 		{"truncated key", "k.pem", "-----BEGIN RSA PRIVATE" + " KEY-----\nMIIEowIBAAKCAQEAexample\n-----END RSA PRIVATE" + " KEY-----\n", ""},
 		{"public key", "k.pub", "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE" + testsecret.Alnum(40) + "\n-----END PUBLIC KEY-----\n", ""},
 		{"jwt", "x", "Authorization: Bearer " + testsecret.JWT(), "jwt"},

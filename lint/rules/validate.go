@@ -3,17 +3,18 @@ package rules
 import (
 	"bytes"
 	"crypto/x509"
+	"encoding/asn1"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"encoding/pem"
-	"errors"
 	"hash/crc32"
 	"math"
+	"math/big"
 	"net/url"
 	"regexp"
 	"strings"
-
-	"golang.org/x/crypto/ssh"
+	"sync"
 )
 
 // A validator looks at a candidate value and says whether it is a real secret
@@ -74,12 +75,7 @@ func privateKey(v []byte) (bool, string) {
 	}
 	switch blk.Type {
 	case "OPENSSH PRIVATE KEY":
-		_, err := ssh.ParseRawPrivateKey(v)
-		var missing *ssh.PassphraseMissingError
-		if errors.As(err, &missing) {
-			return true, "encrypted"
-		}
-		return err == nil, "plain"
+		return openSSHKey(blk.Bytes)
 	case "RSA PRIVATE KEY":
 		_, err := x509.ParsePKCS1PrivateKey(blk.Bytes)
 		return err == nil, "plain"
@@ -90,11 +86,63 @@ func privateKey(v []byte) (bool, string) {
 		_, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
 		return err == nil, "plain"
 	case "DSA PRIVATE KEY":
-		_, err := ssh.ParseRawPrivateKey(v)
-		return err == nil, "plain"
+		var k struct {
+			Version       int
+			P, Q, G, Y, X *big.Int
+		}
+		_, err := asn1.Unmarshal(blk.Bytes, &k)
+		return err == nil && k.X != nil && k.X.Sign() > 0, "plain"
 	}
 	// Other kinds (e.g. "PUTTY", vendor types): a DER body that decoded.
 	return len(blk.Bytes) >= 32, "unparsed"
+}
+
+// openSSHKey checks the "openssh-key-v1" container (PROTOCOL.key in
+// OpenSSH): the cipher says whether the key is encrypted; a plain key's two
+// check integers must match. Parsing this much by hand keeps
+// golang.org/x/crypto/ssh (and its start-up cost) out of the binary.
+func openSSHKey(b []byte) (bool, string) {
+	const magic = "openssh-key-v1\x00"
+	if !bytes.HasPrefix(b, []byte(magic)) {
+		return false, ""
+	}
+	b = b[len(magic):]
+	str := func() ([]byte, bool) {
+		if len(b) < 4 {
+			return nil, false
+		}
+		n := binary.BigEndian.Uint32(b)
+		if uint64(n) > uint64(len(b)-4) {
+			return nil, false
+		}
+		v := b[4 : 4+n]
+		b = b[4+n:]
+		return v, true
+	}
+	cipher, ok1 := str()
+	_, ok2 := str() // kdf name
+	_, ok3 := str() // kdf options
+	if !ok1 || !ok2 || !ok3 || len(b) < 4 {
+		return false, ""
+	}
+	nkeys := binary.BigEndian.Uint32(b)
+	b = b[4:]
+	if nkeys == 0 || nkeys > 16 {
+		return false, ""
+	}
+	for i := uint32(0); i < nkeys; i++ {
+		if _, ok := str(); !ok {
+			return false, ""
+		}
+	}
+	priv, ok := str()
+	if !ok || len(priv) < 8 {
+		return false, ""
+	}
+	if string(cipher) != "none" {
+		return true, "encrypted"
+	}
+	return binary.BigEndian.Uint32(priv) == binary.BigEndian.Uint32(priv[4:]), "plain"
 }
 
 // pgpPrivateKey checks that the armored block decodes and starts with a
@@ -197,15 +245,16 @@ func generic(v []byte) (bool, string) {
 		return false, ""
 	}
 	// Code, not a value: "exports2.HEADER_CHARS", "MAX_TOKEN_LEN".
-	if identPath.Match(v) || constName.Match(v) {
+	if identPath().Match(v) || constName().Match(v) {
 		return false, ""
 	}
 	return true, ""
 }
 
+// Compiled on first use, like the rules.
 var (
-	identPath = regexp.MustCompile(`^[A-Za-z_$][\w$]*(\.[A-Za-z_$][\w$]*)+$`)
-	constName = regexp.MustCompile(`^[A-Z][A-Z0-9]*(_[A-Z0-9]+)+$`)
+	identPath = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_$][\w$]*(\.[A-Za-z_$][\w$]*)+$`) })
+	constName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Z][A-Z0-9]*(_[A-Z0-9]+)+$`) })
 )
 
 // urlPassword rejects the spelled-out stand-ins URL examples use
@@ -216,13 +265,13 @@ func urlPassword(v []byte) (bool, string) {
 		dec = string(v)
 	}
 	l := strings.ToLower(dec)
-	if IsPlaceholder([]byte(dec)) || len(l) < 12 && spelledPassword.MatchString(l) {
+	if IsPlaceholder([]byte(dec)) || len(l) < 12 && spelledPassword().MatchString(l) {
 		return false, ""
 	}
 	return true, ""
 }
 
-var spelledPassword = regexp.MustCompile(`p[a@4?]?s{1,2}w?[o0?]?r?d|pwd|secret|pass`)
+var spelledPassword = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`p[a@4?]?s{1,2}w?[o0?]?r?d|pwd|secret|pass`) })
 
 // basicAuth decodes an HTTP Basic credential: it must be "user:password"
 // with a password that is not a placeholder.

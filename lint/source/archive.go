@@ -6,12 +6,13 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"sync"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
-var ggcrLayerName = regexp.MustCompile(`^([0-9a-f]{64})\.tar\.gz$`)
+var ggcrLayerName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^([0-9a-f]{64})\.tar\.gz$`) })
 
 // docker save's manifest.json.
 type dockerManifest struct {
@@ -52,7 +53,7 @@ func openDockerArchive(p string) (*Target, error) {
 			// go-containerregistry's writer names them HEX.tar.gz.
 			if h, err := v1.NewHash(strings.Replace(strings.TrimPrefix(l, "blobs/"), "/", ":", 1)); err == nil {
 				layer.Digest = h
-			} else if m := ggcrLayerName.FindStringSubmatch(l); m != nil {
+			} else if m := ggcrLayerName().FindStringSubmatch(l); m != nil {
 				layer.Digest = v1.Hash{Algorithm: "sha256", Hex: m[1]}
 			}
 			img.Layers = append(img.Layers, layer)

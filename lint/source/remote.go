@@ -9,7 +9,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/moby/moby/client"
 )
 
 // RemoteOptions are added to every registry call (tests pass a transport).
@@ -64,31 +63,6 @@ func openRemote(ctx context.Context, ref string) (*Target, error) {
 	}
 	t.Images = []Image{ci}
 	return t, nil
-}
-
-// openDaemon reads an image from the local Docker Engine as one `docker
-// save` stream (the scanner walks it in a single pass). go-containerregistry's
-// daemon package would either buffer the whole image in memory or save it
-// again for every layer.
-func openDaemon(ctx context.Context, ref string) (*Target, error) {
-	if _, err := name.ParseReference(ref); err != nil {
-		return nil, &UsageError{fmt.Sprintf("%q is not an image reference: %v", ref, err)}
-	}
-	cli, err := client.New(client.FromEnv)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := cli.ImageInspect(ctx, ref); err != nil {
-		cli.Close()
-		return nil, fmt.Errorf("the Docker Engine has no image %s: %w", ref, err)
-	}
-	return &Target{
-		Name: KindDaemon + ":" + ref,
-		Stream: func() (io.ReadCloser, error) {
-			return cli.ImageSave(ctx, []string{ref})
-		},
-		Close: cli.Close,
-	}, nil
 }
 
 func fromV1(ref string, img v1.Image, p *v1.Platform, ann map[string]string) (Image, error) {

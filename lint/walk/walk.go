@@ -18,6 +18,7 @@ import (
 	"path"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zlib"
@@ -205,7 +206,11 @@ func (w *Walker) File(r io.Reader, name string) error {
 	return w.file(w.outer, name, 0)
 }
 
-var gitObject = regexp.MustCompile(`(^|/)objects/[0-9a-f]{2}/[0-9a-f]{38,62}$`)
+// gitObject is compiled on first use: lint shares the ENTRYPOINT binary,
+// whose start-up pays for every package-level initialiser.
+var gitObject = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`(^|/)objects/[0-9a-f]{2}/[0-9a-f]{38,62}$`)
+})
 
 // file sniffs r and either opens it as an archive or scans its bytes.
 func (w *Walker) file(r io.Reader, name string, depth int) error {
@@ -269,7 +274,7 @@ func (w *Walker) file(r io.Reader, name string, depth int) error {
 		return w.zip(body, name, depth)
 	case bytes.HasPrefix(head, magicXz):
 		w.skip(Skip{Path: name, Reason: "xz-compressed file: not decompressed (no xz reader); raw bytes scanned", Incomplete: false})
-	case gitObject.MatchString(name) && len(head) > 1 && head[0]&0x0f == 8 && (uint(head[0])<<8|uint(head[1]))%31 == 0:
+	case gitObject().MatchString(name) && len(head) > 1 && head[0]&0x0f == 8 && (uint(head[0])<<8|uint(head[1]))%31 == 0:
 		zr, err := zlib.NewReader(body)
 		if err == nil {
 			err = w.sc.Scan(zr, name, w.emit(name+" (git object)"))

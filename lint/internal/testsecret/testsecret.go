@@ -5,11 +5,13 @@ package testsecret
 
 import (
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/pem"
 	"math/big"
 
@@ -102,4 +104,39 @@ func JWT() string {
 	return enc.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`)) + "." +
 		enc.EncodeToString([]byte(`{"sub":"`+Alnum(10)+`","iat":1700000000}`)) + "." +
 		enc.EncodeToString([]byte(Random(alnum, 32)))
+}
+
+// OpenSSHKeyPEM returns an OpenSSH-format ed25519 private key, built by
+// hand (PROTOCOL.key) so that tests need no SSH library. An "encrypted" one
+// only names a cipher: enough for the format check.
+func OpenSSHKeyPEM(encrypted bool) string {
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	str := func(b []byte) []byte {
+		out := binary.BigEndian.AppendUint32(nil, uint32(len(b)))
+		return append(out, b...)
+	}
+	pubBlob := append(str([]byte("ssh-ed25519")), str(pub)...)
+	check := make([]byte, 4)
+	_, _ = rand.Read(check)
+	var privBlob []byte
+	privBlob = append(privBlob, check...)
+	privBlob = append(privBlob, check...)
+	privBlob = append(privBlob, pubBlob...)
+	privBlob = append(privBlob, str(priv)...)
+	privBlob = append(privBlob, str([]byte("test"))...)
+	for i := byte(1); len(privBlob)%8 != 0; i++ {
+		privBlob = append(privBlob, i)
+	}
+	cipher, kdf := "none", "none"
+	if encrypted {
+		cipher, kdf = "aes256-ctr", "bcrypt"
+	}
+	b := []byte("openssh-key-v1\x00")
+	b = append(b, str([]byte(cipher))...)
+	b = append(b, str([]byte(kdf))...)
+	b = append(b, str(nil)...)
+	b = binary.BigEndian.AppendUint32(b, 1)
+	b = append(b, str(pubBlob)...)
+	b = append(b, str(privBlob)...)
+	return string(pem.EncodeToMemory(&pem.Block{Type: "OPENSSH PRIVATE" + " KEY", Bytes: b}))
 }
