@@ -37,10 +37,13 @@ type Limits struct {
 	// read: its holes cost nothing in the archive (a few bytes can declare
 	// terabytes, like /var/log/lastlog), so larger ones are skipped.
 	MaxSparseBytes int64
+	// MinExpandBytes is what any nested decompressor may produce; beyond
+	// it, up to 200 times the compressed size (archive bombs stop there).
+	MinExpandBytes int64
 }
 
 // DefaultLimits are the limits of a new Walker.
-var DefaultLimits = Limits{MaxDepth: 6, MaxZipBytes: 64 << 20, MaxSparseBytes: 64 << 20}
+var DefaultLimits = Limits{MaxDepth: 6, MaxZipBytes: 64 << 20, MaxSparseBytes: 64 << 20, MinExpandBytes: 1 << 30}
 
 // Skip is something the walker did not read in full. Incomplete skips mean a
 // secret could hide there; they make the scan result "incomplete".
@@ -175,7 +178,7 @@ func (w *Walker) tar(r io.Reader, prefix string, depth int, outermost bool) erro
 			w.skip(Skip{Path: name, Reason: fmt.Sprintf("sparse file of %d bytes (over %d MiB): not read", hdr.Size, w.Limits.MaxSparseBytes>>20), Incomplete: true})
 			continue
 		}
-		if err := w.file(tr, name, depth); err != nil {
+		if err := w.file(tr, name, depth, hdr.Size); err != nil {
 			return err
 		}
 	}
@@ -203,7 +206,7 @@ func orLayer(p string) string {
 // File scans one file's content; exported for fs: targets and tests.
 func (w *Walker) File(r io.Reader, name string) error {
 	w.outer = &errReader{r: r}
-	return w.file(w.outer, name, 0)
+	return w.file(w.outer, name, 0, -1)
 }
 
 // gitObject is compiled on first use: lint shares the ENTRYPOINT binary,
@@ -213,7 +216,7 @@ var gitObject = sync.OnceValue(func() *regexp.Regexp {
 })
 
 // file sniffs r and either opens it as an archive or scans its bytes.
-func (w *Walker) file(r io.Reader, name string, depth int) error {
+func (w *Walker) file(r io.Reader, name string, depth int, size int64) error {
 	var hb [512]byte
 	n, err := io.ReadFull(r, hb[:])
 	if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
@@ -255,7 +258,7 @@ func (w *Walker) file(r io.Reader, name string, depth int) error {
 			return w.nested(name, err, body)
 		}
 		inner := strings.TrimSuffix(strings.TrimSuffix(name, ".gz"), ".tgz")
-		return w.nested(name, w.file(gz, name+"!"+path.Base(inner), depth+1), body)
+		return w.nested(name, w.file(w.bounded(gz, size), name+"!"+path.Base(inner), depth+1, -1), body)
 	case bytes.HasPrefix(head, magicBzip2) && len(head) > 3 && head[3] >= '1' && head[3] <= '9':
 		if !nested("bzip2 file") {
 			return w.fail(name, w.outer.err)
@@ -263,7 +266,7 @@ func (w *Walker) file(r io.Reader, name string, depth int) error {
 		if depth+1 > w.Limits.MaxDepth {
 			return nil
 		}
-		return w.nested(name, w.file(bzip2.NewReader(body), name+"!"+path.Base(strings.TrimSuffix(name, ".bz2")), depth+1), body)
+		return w.nested(name, w.file(w.bounded(bzip2.NewReader(body), size), name+"!"+path.Base(strings.TrimSuffix(name, ".bz2")), depth+1, -1), body)
 	case bytes.HasPrefix(head, magicZip):
 		if !nested("zip archive") {
 			return w.fail(name, w.outer.err)
@@ -277,7 +280,7 @@ func (w *Walker) file(r io.Reader, name string, depth int) error {
 	case gitObject().MatchString(name) && len(head) > 1 && head[0]&0x0f == 8 && (uint(head[0])<<8|uint(head[1]))%31 == 0:
 		zr, err := zlib.NewReader(body)
 		if err == nil {
-			err = w.sc.Scan(zr, name, w.emit(name+" (git object)"))
+			err = w.sc.Scan(w.bounded(zr, size), name, w.emit(name+" (git object)"))
 			zr.Close()
 			return w.nested(name, err, body)
 		}
@@ -357,7 +360,7 @@ func (w *Walker) zip(body io.Reader, name string, depth int) error {
 			w.skip(Skip{Path: name + "!" + f.Name, Reason: "unreadable zip member: " + err.Error(), Incomplete: true})
 			continue
 		}
-		err = w.file(rc, name+"!"+CleanName(f.Name), depth+1)
+		err = w.file(w.bounded(rc, int64(f.CompressedSize64)), name+"!"+CleanName(f.Name), depth+1, -1)
 		rc.Close()
 		if err != nil {
 			return err
@@ -416,5 +419,29 @@ func (w *Walker) pack(r io.Reader, name string) error {
 	return nil
 }
 
-// ErrIncomplete is wrapped by errors that leave a scan incomplete.
-var ErrIncomplete = errors.New("scan incomplete")
+// errBomb stops a nested stream that expands far beyond its compressed
+// size (an archive bomb): the rest is reported as not read.
+var errBomb = errors.New("decompresses to over 200 times its size: possible archive bomb, rest not read")
+
+// bounded limits what a nested decompressor may produce: 200 times the
+// compressed size (size < 0: unknown), and at least MinExpandBytes.
+func (w *Walker) bounded(r io.Reader, size int64) io.Reader {
+	return &bombReader{r: r, left: max(w.Limits.MinExpandBytes, 200*size)}
+}
+
+type bombReader struct {
+	r    io.Reader
+	left int64
+}
+
+func (b *bombReader) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		return 0, errBomb
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.r.Read(p)
+	b.left -= int64(n)
+	return n, err
+}

@@ -130,6 +130,27 @@ func TestBadInput(t *testing.T) {
 	}
 }
 
+// A small gzip file that expands past its budget is cut off and reported
+// as incomplete, not decompressed for ever.
+func TestArchiveBomb(t *testing.T) {
+	var zb bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&zb, gzip.BestCompression)
+	_, _ = io.Copy(zw, &repeatReader{n: 64 << 20, b: 0})
+	_ = zw.Close()
+	e, _ := rules.Default()
+	res := &result{}
+	w := walk.New(e)
+	w.Limits.MinExpandBytes = 1 << 20
+	w.OnMatch = func(m walk.Match) { res.matches = append(res.matches, m) }
+	w.OnSkip = func(s walk.Skip) { res.skips = append(res.skips, s) }
+	if err := w.Layer(bytes.NewReader(tarOf(entry{name: "bomb.gz", body: zb.String()}))); err != nil {
+		t.Fatal(err)
+	}
+	if len(res.skips) != 1 || !res.skips[0].Incomplete || !strings.Contains(res.skips[0].Reason, "archive bomb") {
+		t.Fatalf("skips %+v", res.skips)
+	}
+}
+
 // zeroes is an endless-looking reader of one byte value, so that a 1 GiB file
 // is streamed without being held in memory.
 type repeatReader struct {
