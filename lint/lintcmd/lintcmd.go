@@ -262,9 +262,14 @@ func run(ctx context.Context, cmd *cobra.Command, o options, targets []string) e
 		return &ExitError{Code: ExitIncomplete, Err: err}
 	}
 	if o.suggestIgnore && len(suggestions) > 0 {
-		fmt.Fprintln(cmd.OutOrStdout(), "# add to .dockerignore:")
+		// Keep JSON and SARIF on stdout parseable.
+		sw := cmd.OutOrStdout()
+		if o.format != "text" || o.output != "" {
+			sw = cmd.ErrOrStderr()
+		}
+		fmt.Fprintln(sw, "# add to .dockerignore:")
 		for _, l := range suggestions {
-			fmt.Fprintln(cmd.OutOrStdout(), l)
+			fmt.Fprintln(sw, l)
 		}
 	}
 	if res.Incomplete() {
