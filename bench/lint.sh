@@ -28,7 +28,7 @@ for i in $(seq "$rounds"); do
   /usr/bin/time -f '%e %U %S %M' -o "$work/lint.txt" "$work/inject" lint --format json --output "$work/out.json" "oci:$work/img" 2>/dev/null
   code=$?
   set -e
-  read -r lw lu ls rss <"$work/lint.txt"
+  read -r lw lu ls rss < <(tail -n 1 "$work/lint.txt")
   printf 'round %d: floor %.2fs (cpu %.2fs)  lint %.2fs (cpu %.2fs, exit %d, %d MiB)\n' \
     "$i" "$fw" "$(echo "$fu + $fs" | bc)" "$lw" "$(echo "$lu + $ls" | bc)" "$code" "$((rss / 1024))"
   if (($(echo "$fw < $best_floor" | bc))); then best_floor=$fw fcpu=$(echo "$fu + $fs" | bc); fi
