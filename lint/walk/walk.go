@@ -267,6 +267,19 @@ func (w *Walker) file(r io.Reader, name string, depth int, size int64) error {
 			return nil
 		}
 		return w.nested(name, w.file(w.bounded(bzip2.NewReader(body), size), name+"!"+path.Base(strings.TrimSuffix(name, ".bz2")), depth+1, -1), body)
+	case bytes.HasPrefix(head, magicZstd):
+		if !nested("zstd file") {
+			return w.fail(name, w.outer.err)
+		}
+		if depth+1 > w.Limits.MaxDepth {
+			return nil
+		}
+		zr, err := zstd.NewReader(body, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true))
+		if err != nil {
+			return w.nested(name, err, body)
+		}
+		defer zr.Close()
+		return w.nested(name, w.file(w.bounded(zr, size), name+"!"+path.Base(strings.TrimSuffix(name, ".zst")), depth+1, -1), body)
 	case bytes.HasPrefix(head, magicZip):
 		if !nested("zip archive") {
 			return w.fail(name, w.outer.err)

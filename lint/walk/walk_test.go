@@ -227,6 +227,7 @@ func TestFormats(t *testing.T) {
 		{"jar in layer", "app.jar!BOOT-INF/classes/application.yml", tarOf(entry{name: "app.jar", body: zbuf.String()})},
 		{"git loose object", "src/.git/objects/ab/" + strings.Repeat("c", 38) + " (git object)", tarOf(entry{name: "src/.git/objects/ab/" + strings.Repeat("c", 38), body: zl.String()})},
 		{"gz file", "x.log.gz!x.log", tarOf(entry{name: "x.log.gz", body: string(gz([]byte(body)))})},
+		{"zst file", "d.json.zst!d.json", tarOf(entry{name: "d.json.zst", body: string(enc.EncodeAll([]byte(body), nil))})},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -140,3 +140,9 @@ func OpenSSHKeyPEM(encrypted bool) string {
 	b = append(b, str(privBlob)...)
 	return string(pem.EncodeToMemory(&pem.Block{Type: "OPENSSH PRIVATE" + " KEY", Bytes: b}))
 }
+
+// Password returns n random letters and digits with at least one of each
+// (the generic rules require both), so tests never flake.
+func Password(n int) string {
+	return Random("abcdefghijklmnopqrstuvwxyz", 1) + Random("0123456789", 1) + Alnum(n-2)
+}
