@@ -10,7 +10,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"path"
@@ -432,6 +431,3 @@ func status(img source.Image, jobs map[string]*layerJob, i int, p string) string
 	}
 	return StatusFinal
 }
-
-// ErrNoEngine is returned when the rules failed to load.
-var ErrNoEngine = errors.New("rules did not load")
