@@ -105,6 +105,33 @@ var (
 	magicXz    = []byte{0xfd, '7', 'z', 'X', 'Z', 0}
 )
 
+// archive marks the kinds that count against MaxDepth.
+var archive = map[string]bool{"tar archive": true, "gzip file": true, "bzip2 file": true, "zstd file": true, "zip archive": true}
+
+// sniff names what a file holds from its first bytes (and, for git, its
+// path); "" is plain content.
+func sniff(head []byte, name string) string {
+	switch {
+	case isTar(head):
+		return "tar archive"
+	case bytes.HasPrefix(head, magicGzip):
+		return "gzip file"
+	case bytes.HasPrefix(head, magicBzip2) && len(head) > 3 && head[3] >= '1' && head[3] <= '9':
+		return "bzip2 file"
+	case bytes.HasPrefix(head, magicZstd):
+		return "zstd file"
+	case bytes.HasPrefix(head, magicZip):
+		return "zip archive"
+	case bytes.HasPrefix(head, magicXz):
+		return "xz file"
+	case len(head) > 1 && head[0]&0x0f == 8 && (uint(head[0])<<8|uint(head[1]))%31 == 0 && gitObject().MatchString(name):
+		return "git object"
+	case strings.HasSuffix(name, ".pack") && strings.Contains(name, "objects/pack/") && bytes.HasPrefix(head, []byte("PACK")):
+		return "git pack"
+	}
+	return ""
+}
+
 func isTar(head []byte) bool {
 	return len(head) >= 262 && bytes.Equal(head[257:262], []byte("ustar"))
 }
@@ -229,75 +256,49 @@ func (w *Walker) file(r io.Reader, name string, depth int, size int64) error {
 		}
 	}
 	body := io.MultiReader(bytes.NewReader(head), r)
-	nested := func(kind string) bool {
-		if depth+1 > w.Limits.MaxDepth {
-			w.skip(Skip{Path: name, Reason: fmt.Sprintf("%s nested %d deep, over the limit of %d; its content was not read", kind, depth+1, w.Limits.MaxDepth), Incomplete: true})
-			_, err := io.Copy(io.Discard, body)
-			return err == nil
-		}
-		return true
+	kind := sniff(head, name)
+	if archive[kind] && depth+1 > w.Limits.MaxDepth {
+		w.skip(Skip{Path: name, Reason: fmt.Sprintf("%s nested %d deep, over the limit of %d; its content was not read", kind, depth+1, w.Limits.MaxDepth), Incomplete: true})
+		_, err := io.Copy(io.Discard, body)
+		return w.fail(name, err)
 	}
-	switch {
-	case isTar(head):
-		if !nested("tar archive") {
-			return w.fail(name, w.outer.err)
+	inner := func(ext ...string) string {
+		n := name
+		for _, e := range ext {
+			n = strings.TrimSuffix(n, e)
 		}
-		if depth+1 > w.Limits.MaxDepth {
-			return nil
-		}
+		return name + "!" + path.Base(n)
+	}
+	switch kind {
+	case "tar archive":
 		return w.nested(name, w.tar(body, name+"!", depth+1, false), body)
-	case bytes.HasPrefix(head, magicGzip):
-		if !nested("gzip file") {
-			return w.fail(name, w.outer.err)
-		}
-		if depth+1 > w.Limits.MaxDepth {
-			return nil
-		}
+	case "gzip file":
 		gz, err := gzip.NewReader(body)
 		if err != nil {
 			return w.nested(name, err, body)
 		}
-		inner := strings.TrimSuffix(strings.TrimSuffix(name, ".gz"), ".tgz")
-		return w.nested(name, w.file(w.bounded(gz, size), name+"!"+path.Base(inner), depth+1, -1), body)
-	case bytes.HasPrefix(head, magicBzip2) && len(head) > 3 && head[3] >= '1' && head[3] <= '9':
-		if !nested("bzip2 file") {
-			return w.fail(name, w.outer.err)
-		}
-		if depth+1 > w.Limits.MaxDepth {
-			return nil
-		}
-		return w.nested(name, w.file(w.bounded(bzip2.NewReader(body), size), name+"!"+path.Base(strings.TrimSuffix(name, ".bz2")), depth+1, -1), body)
-	case bytes.HasPrefix(head, magicZstd):
-		if !nested("zstd file") {
-			return w.fail(name, w.outer.err)
-		}
-		if depth+1 > w.Limits.MaxDepth {
-			return nil
-		}
+		return w.nested(name, w.file(w.bounded(gz, size), inner(".gz", ".tgz"), depth+1, -1), body)
+	case "bzip2 file":
+		return w.nested(name, w.file(w.bounded(bzip2.NewReader(body), size), inner(".bz2"), depth+1, -1), body)
+	case "zstd file":
 		zr, err := zstd.NewReader(body, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true))
 		if err != nil {
 			return w.nested(name, err, body)
 		}
 		defer zr.Close()
-		return w.nested(name, w.file(w.bounded(zr, size), name+"!"+path.Base(strings.TrimSuffix(name, ".zst")), depth+1, -1), body)
-	case bytes.HasPrefix(head, magicZip):
-		if !nested("zip archive") {
-			return w.fail(name, w.outer.err)
-		}
-		if depth+1 > w.Limits.MaxDepth {
-			return nil
-		}
+		return w.nested(name, w.file(w.bounded(zr, size), inner(".zst"), depth+1, -1), body)
+	case "zip archive":
 		return w.zip(body, name, depth)
-	case bytes.HasPrefix(head, magicXz):
-		w.skip(Skip{Path: name, Reason: "xz-compressed file: not decompressed (no xz reader); raw bytes scanned", Incomplete: false})
-	case gitObject().MatchString(name) && len(head) > 1 && head[0]&0x0f == 8 && (uint(head[0])<<8|uint(head[1]))%31 == 0:
+	case "xz file":
+		w.skip(Skip{Path: name, Reason: "xz-compressed file: not decompressed (no xz reader); raw bytes scanned"})
+	case "git object":
 		zr, err := zlib.NewReader(body)
 		if err == nil {
 			err = w.sc.Scan(w.bounded(zr, size), name, w.emit(name+" (git object)"))
 			zr.Close()
 			return w.nested(name, err, body)
 		}
-	case strings.HasSuffix(name, ".pack") && strings.Contains(name, "objects/pack/") && bytes.HasPrefix(head, []byte("PACK")):
+	case "git pack":
 		return w.nested(name, w.pack(body, name), body)
 	}
 	if err := w.sc.Scan(body, name, w.emit(name)); err != nil {
