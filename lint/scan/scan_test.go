@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
@@ -194,5 +195,29 @@ func TestDockerBuild(t *testing.T) {
 		if f == nil || f.Status != scan.StatusFinal || f.Layer != 1 {
 			t.Fatalf("%s: finding %+v", target, f)
 		}
+	}
+}
+
+// oci:DIR:TAG picks the image by its ref name annotation.
+func TestOCILayoutTag(t *testing.T) {
+	dir := t.TempDir()
+	p, err := layout.Write(dir, empty.Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for tag, body := range map[string]string{"v1": "k=" + testsecret.GitHubPAT() + "\n", "v2": "nothing\n"} {
+		img := testimage.Image(v1.Config{}, []testimage.File{{Name: "app.txt", Body: body}})
+		if err := p.AppendImage(img, layout.WithAnnotations(map[string]string{"org.opencontainers.image.ref.name": tag})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if res := scanTarget(t, "oci:"+dir+":v1"); find(res, "github-pat", "app.txt") == nil {
+		t.Fatal("v1: finding missing")
+	}
+	if res := scanTarget(t, "oci:"+dir+":v2"); len(res.Findings) != 0 {
+		t.Fatalf("v2: %d findings", len(res.Findings))
+	}
+	if _, err := source.Open(context.Background(), "oci:"+dir+":v3"); err == nil || !strings.Contains(err.Error(), `no image tagged "v3"`) {
+		t.Fatalf("v3: %v", err)
 	}
 }
