@@ -24,6 +24,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/secretbroker/secretbroker/lint/scan"
+	"github.com/secretbroker/secretbroker/lint/walk"
 )
 
 // Baseline is the --baseline file.
@@ -187,11 +188,7 @@ func (r *Rule) matches(f scan.Finding) bool {
 		return false
 	}
 	if r.pm != nil {
-		p := f.Path
-		if i := strings.IndexByte(p, '!'); i >= 0 {
-			p = p[:i]
-		}
-		ok, err := r.pm.MatchesOrParentMatches(p)
+		ok, err := r.pm.MatchesOrParentMatches(walk.OuterPath(f.Path))
 		if err != nil || !ok {
 			return false
 		}

@@ -25,6 +25,7 @@ import (
 
 	"github.com/secretbroker/secretbroker/lint/rules"
 	"github.com/secretbroker/secretbroker/lint/scan"
+	"github.com/secretbroker/secretbroker/lint/walk"
 )
 
 // secretName matches variable names BuildKit's SecretsUsedInArgOrEnv rule
@@ -140,10 +141,7 @@ func Scan(ctx context.Context, s *scan.Scanner, target, p string) ([]string, err
 			return
 		}
 		f.Status = "in build context (copied into the image)"
-		file := f.Path
-		if i := strings.IndexByte(file, '!'); i >= 0 {
-			file = file[:i]
-		}
+		file := walk.OuterPath(f.Path)
 		f.Fix = "add /" + file + " to .dockerignore, or mount it at build time with RUN --mount=type=secret"
 		flagged["/"+file] = true
 	})

@@ -12,6 +12,7 @@ import (
 
 	"github.com/secretbroker/secretbroker/lint/rules"
 	"github.com/secretbroker/secretbroker/lint/scan"
+	"github.com/secretbroker/secretbroker/lint/walk"
 )
 
 // Formats accepted by --format.
@@ -235,10 +236,7 @@ func SARIF(w io.Writer, res *scan.Result, version string) error {
 }
 
 func uri(p string) string {
-	if i := strings.IndexByte(p, '!'); i >= 0 {
-		p = p[:i] // the archive holding the file
-	}
-	p = strings.TrimSuffix(p, " (git object)")
+	p = walk.OuterPath(p) // the file of the layer holding the match
 	return strings.NewReplacer(" ", "%20", "#", "%23", "?", "%3F", "[", "%5B", "]", "%5D").Replace(p)
 }
 

@@ -294,7 +294,7 @@ func (s *Scanner) report(t *source.Target, jobs map[string]*layerJob) {
 				if i < len(hist) {
 					f.History = hist[i]
 				}
-				f.Status = status(img, jobs, i, outerPath(m.Path))
+				f.Status = status(img, jobs, i, walk.OuterPath(m.Path))
 				s.add(f)
 			}
 		}
@@ -319,13 +319,6 @@ func short(k string) string {
 		return k[:i+13]
 	}
 	return k
-}
-
-func outerPath(p string) string {
-	if i := strings.IndexByte(p, '!'); i >= 0 {
-		return p[:i]
-	}
-	return strings.TrimSuffix(p, " (git object)")
 }
 
 // historyIndex maps layer i to its 1-based history step (history entries

@@ -307,6 +307,21 @@ func (w *Walker) file(r io.Reader, name string, depth int, size int64) error {
 	return nil
 }
 
+// OuterPath is the file of the layer (or directory) a match path points
+// into: "app.jar!BOOT-INF/x.yml" -> "app.jar", "p.pack (object 3)" ->
+// "p.pack". Whiteouts, allow rules, SARIF locations and .dockerignore lines
+// work on it.
+func OuterPath(p string) string {
+	if i := strings.IndexByte(p, '!'); i >= 0 {
+		p = p[:i]
+	}
+	p = strings.TrimSuffix(p, " (git object)")
+	if i := strings.LastIndex(p, " (object "); i >= 0 && strings.HasSuffix(p, ")") {
+		p = p[:i]
+	}
+	return p
+}
+
 func (w *Walker) emit(name string) func(rules.Match) {
 	return func(m rules.Match) { w.OnMatch(Match{Path: name, Match: m}) }
 }

@@ -258,3 +258,17 @@ func FuzzLayer(f *testing.F) {
 		_ = w.Layer(bytes.NewReader(data))
 	})
 }
+
+func TestOuterPath(t *testing.T) {
+	for in, want := range map[string]string{
+		"app.jar!BOOT-INF/a.yml":                "app.jar",
+		"a.tgz!a.tar!x/y":                       "a.tgz",
+		"r/.git/objects/ab/cd (git object)":     "r/.git/objects/ab/cd",
+		"r/.git/objects/pack/p.pack (object 3)": "r/.git/objects/pack/p.pack",
+		"docs/notes (draft)":                    "docs/notes (draft)",
+	} {
+		if got := walk.OuterPath(in); got != want {
+			t.Errorf("OuterPath(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
