@@ -84,6 +84,7 @@ func setup(dir string, env *testscript.Env) error {
 		"clean/readme.txt":        "nothing to see here\n",
 		"jwt/session.txt":         "session " + testsecret.JWT() + "\n",
 		"repo/app.txt":            "token=" + pat + "\n",
+		"gitrepo/secret.txt":      "token=" + testsecret.Vault() + "\n",
 		"known/spec.txt":          "db_password=" + "correct-horse-battery-" + testsecret.Alnum(4) + "\n",
 		"dockerctx/Dockerfile":    "FROM scratch\nARG NPM_TOKEN\nENV API_TOKEN=" + testsecret.Alnum(24) + "\nCOPY . /app\nRUN curl -u admin:" + testsecret.Alnum(12) + " https://example.net/\n",
 		"dockerctx/.dockerignore": "ignored/\n",
