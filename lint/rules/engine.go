@@ -310,8 +310,24 @@ func Check(ru *Rule, val []byte) (bool, string) {
 	if ru.Entropy > 0 && Entropy(val) < ru.Entropy {
 		return false, ""
 	}
+	ok, note := true, ""
 	if ru.Validate != "" {
-		return validators[ru.Validate](val)
+		ok, note = validators[ru.Validate](val)
+	}
+	if ok && IsPublicValue(val) {
+		return false, ""
+	}
+	return ok, note
+}
+
+// CheckFile decides a file-only rule (a keystore, a key file) from the
+// file's first bytes: magic, validator, public-values list.
+func CheckFile(ru *Rule, head []byte) (bool, string) {
+	if !ru.MagicMatches(head) || IsPublicValue(head) {
+		return false, ""
+	}
+	if ru.Validate != "" {
+		return validators[ru.Validate](head)
 	}
 	return true, ""
 }

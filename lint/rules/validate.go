@@ -27,6 +27,7 @@ var validators = map[string]validator{
 	"pgp-private-key": pgpPrivateKey,
 	"jwt":             jwtToken,
 	"generic":         generic,
+	"jks-private-key": jksPrivateKey,
 	"basic-auth":      basicAuth,
 	"url-password":    urlPassword,
 	"private-key-escaped": func(v []byte) (bool, string) {
@@ -223,6 +224,22 @@ func jwtToken(v []byte) (bool, string) {
 		return true, "unsigned"
 	}
 	return true, "alg " + hdr.Alg
+}
+
+// jksPrivateKey reads the first entry of a JKS/JCEKS keystore: tag 1 (or
+// 3, a JCEKS secret key) holds a key; a store of trusted certificates
+// (tag 2, a truststore) holds nothing secret.
+func jksPrivateKey(head []byte) (bool, string) {
+	if len(head) < 16 {
+		return false, ""
+	}
+	switch binary.BigEndian.Uint32(head[12:16]) {
+	case 1:
+		return true, "private key entry"
+	case 3:
+		return true, "secret key entry"
+	}
+	return false, ""
 }
 
 // generic guards the keyword-only rules (password = "...") against words

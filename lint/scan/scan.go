@@ -45,6 +45,7 @@ type Finding struct {
 	Fix         string         `json:"fix,omitempty"`
 	Fingerprint string         `json:"fingerprint"`
 	Secret      rules.Secret   `json:"-"`
+	wholeFile   bool           // a file-only rule: Secret is the file's first bytes
 }
 
 // Statuses of a finding.
@@ -187,6 +188,8 @@ func (s *Scanner) add(f Finding) {
 	if name, ok := s.Known[f.RuleID]; ok {
 		f.KnownSecret = name
 		f.Preview = ""
+	} else if f.Preview == "" && f.wholeFile {
+		f.Preview = "(whole file)"
 	} else if f.Preview == "" && len(f.Secret) > 0 {
 		f.Preview = f.Secret.Preview()
 	}
@@ -207,7 +210,7 @@ func fingerprint(f Finding) string {
 
 func fromMatch(m rules.Match) Finding {
 	return Finding{RuleID: m.Rule.ID, Description: m.Rule.Description, Severity: m.Rule.Severity,
-		Line: m.Line, Note: m.Note, Secret: m.Secret, Fix: m.Rule.Fix}
+		Line: m.Line, Note: m.Note, Secret: m.Secret, Fix: m.Rule.Fix, wholeFile: m.Rule.FileOnly()}
 }
 
 // layerJob is one unique layer and what it yields.

@@ -251,8 +251,10 @@ func (w *Walker) file(r io.Reader, name string, depth int, size int64) error {
 	}
 	head := hb[:n]
 	for _, ru := range w.eng.FileRules(name) {
-		if ru.MagicMatches(head) {
-			w.OnMatch(Match{Path: name, Match: rules.Match{Rule: ru, Line: 0}})
+		// The file is the secret: its first bytes stand for it (baseline
+		// fingerprints, the public-values list), never shown.
+		if ok, note := rules.CheckFile(ru, head); ok {
+			w.OnMatch(Match{Path: name, Match: rules.Match{Rule: ru, Secret: rules.Secret(bytes.Clone(head)), Note: note}})
 		}
 	}
 	body := io.MultiReader(bytes.NewReader(head), r)

@@ -272,3 +272,23 @@ func TestOuterPath(t *testing.T) {
 		}
 	}
 }
+
+// A JKS keystore is flagged when it holds a private key entry, not when it
+// is a truststore of certificates.
+func TestKeystore(t *testing.T) {
+	jks := func(tag byte) string {
+		return string([]byte{0xfe, 0xed, 0xfe, 0xed, 0, 0, 0, 2, 0, 0, 0, 1, 0, 0, 0, tag, 0, 5, 'a', 'l', 'i', 'a', 's'})
+	}
+	for _, tt := range []struct {
+		tag  byte
+		want int
+	}{{1, 1}, {2, 0}} {
+		res, err := run(t, tarOf(entry{name: "app/keys.jks", body: jks(tt.tag)}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.matches) != tt.want {
+			t.Errorf("tag %d: %d matches, want %d", tt.tag, len(res.matches), tt.want)
+		}
+	}
+}
