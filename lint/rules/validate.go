@@ -246,6 +246,9 @@ func jksPrivateKey(head []byte) (bool, string) {
 // and identifiers: a value needs a letter and a digit, and must not look
 // like a file path or dotted identifier.
 func generic(v []byte) (bool, string) {
+	if len(v) > 256 {
+		return false, "" // a blob, not a credential someone typed
+	}
 	var letter, digit bool
 	for _, c := range v {
 		switch {
@@ -282,13 +285,15 @@ func urlPassword(v []byte) (bool, string) {
 		dec = string(v)
 	}
 	l := strings.ToLower(dec)
-	if IsPlaceholder([]byte(dec)) || len(l) < 12 && spelledPassword().MatchString(l) {
+	if len(dec) > 128 || IsPlaceholder([]byte(dec)) || len(l) < 20 && spelledPassword().MatchString(l) {
 		return false, ""
 	}
 	return true, ""
 }
 
-var spelledPassword = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`p[a@4?]?s{1,2}w?[o0?]?r?d|pwd|secret|pass`) })
+var spelledPassword = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`p[a@4?]?s{1,2}w?[o0?]?r?d|pwd|secret|pass|wachtwoord|passwort|contrase|senha|parola|haslo|mot.?de.?passe`)
+})
 
 // basicAuth decodes an HTTP Basic credential: it must be "user:password"
 // with a password that is not a placeholder.
