@@ -1,9 +1,11 @@
 package lintcmd_test
 
 import (
+	"archive/tar"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -126,5 +128,50 @@ func setup(dir string, env *testscript.Env) error {
 		return err
 	}
 	clean := testimage.Image(v1.Config{Env: []string{"PATH=/usr/bin"}}, []testimage.File{{Name: "bin/app", Body: "ELF..."}})
-	return testimage.DockerArchive(filepath.Join(dir, "clean.tar"), clean)
+	if err := testimage.DockerArchive(filepath.Join(dir, "clean.tar"), clean); err != nil {
+		return err
+	}
+	return corrupt(filepath.Join(dir, "image.tar"), filepath.Join(dir, "corrupt.tar"))
+}
+
+// corrupt copies a docker-archive, cutting its second layer blob short.
+func corrupt(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.Create(dst)
+	if err != nil {
+		return err
+	}
+	defer out.Close()
+	tr, tw := tar.NewReader(in), tar.NewWriter(out)
+	layers := 0
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		body, err := io.ReadAll(tr)
+		if err != nil {
+			return err
+		}
+		if strings.HasSuffix(hdr.Name, ".tar.gz") {
+			if layers++; layers == 2 {
+				body = body[:len(body)/2]
+				hdr.Size = int64(len(body))
+			}
+		}
+		if err := tw.WriteHeader(hdr); err != nil {
+			return err
+		}
+		if _, err := tw.Write(body); err != nil {
+			return err
+		}
+	}
+	return tw.Close()
 }
