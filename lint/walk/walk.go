@@ -162,12 +162,15 @@ func (w *Walker) Layer(r io.Reader) error {
 	if w.DiffHash != nil {
 		tr = io.TeeReader(tr, w.DiffHash)
 	}
-	if err := w.tar(tr, "", 0, true); err != nil {
-		return err
+	err := w.tar(tr, "", 0, true)
+	if err == nil {
+		// Drain: a digest check downstream needs every byte, and trailing
+		// garbage after the tar end is read, not ignored.
+		_, err = io.Copy(io.Discard, tr)
 	}
-	// Drain: a digest check downstream needs every byte, and trailing
-	// garbage after the tar end is read, not ignored.
-	_, err := io.Copy(io.Discard, tr)
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("the layer ends early, so it is truncated or corrupt (%w)", err)
+	}
 	return err
 }
 
