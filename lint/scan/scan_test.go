@@ -221,3 +221,33 @@ func TestOCILayoutTag(t *testing.T) {
 		t.Fatalf("v3: %v", err)
 	}
 }
+
+// dir: is skopeo's directory of blobs: manifest.json, and each blob named by
+// its hex digest.
+func TestSkopeoDir(t *testing.T) {
+	img := testimage.Image(v1.Config{}, []testimage.File{{Name: "srv/t.txt", Body: "k=" + testsecret.GitHubPAT() + "\n"}})
+	dir := t.TempDir()
+	write := func(name string, b []byte) {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m, _ := img.RawManifest()
+	write("manifest.json", m)
+	cfg, _ := img.RawConfigFile()
+	cn, _ := img.ConfigName()
+	write(cn.Hex, cfg)
+	ls, _ := img.Layers()
+	for _, l := range ls {
+		d, _ := l.Digest()
+		rc, _ := l.Compressed()
+		b, _ := io.ReadAll(rc)
+		rc.Close()
+		write(d.Hex, b)
+	}
+	write("version", []byte("Directory Transport Version: 1.1\n"))
+	res := scanTarget(t, "dir:"+dir)
+	if f := find(res, "github-pat", "srv/t.txt"); f == nil || f.Status != scan.StatusFinal {
+		t.Fatalf("finding %+v, errors %v", f, res.Errors)
+	}
+}
