@@ -27,6 +27,7 @@ type Engine struct {
 	ac        *ahocorasick.Automaton
 	byPattern [][]*Rule // AC pattern id -> rules with that keyword
 	fileRules []*Rule   // rules restricted to file names
+	files     fileIndex // the same, indexed by name
 	maxKW     int
 }
 
@@ -86,6 +87,7 @@ func New(rs []*Rule) (*Engine, error) {
 	if len(pats) == 0 {
 		return nil, errors.New("rules: no keywords")
 	}
+	e.files = newFileIndex(e.fileRules)
 	ac, err := ahocorasick.NewBuilder().AddStrings(pats).Build()
 	if err != nil {
 		return nil, err
@@ -128,13 +130,12 @@ func (e *Engine) Rules() []*Rule { return e.rules }
 // FileRules returns the rules that flag name by its name alone (and magic
 // bytes, checked by the caller with MagicMatches).
 func (e *Engine) FileRules(name string) []*Rule {
-	var out []*Rule
-	for _, r := range e.fileRules {
-		if r.FileOnly() && r.MatchesFile(name) {
-			out = append(out, r)
-		}
-	}
-	return out
+	return e.files.match(name, true)
+}
+
+// PathRules returns the content rules restricted to files like name.
+func (e *Engine) PathRules(name string) []*Rule {
+	return e.files.match(name, false)
 }
 
 // MagicMatches reports whether head starts with the rule's magic bytes.
@@ -183,12 +184,7 @@ func (e *Engine) NewScanner() *Scanner {
 // path-restricted rules. Only read errors are returned.
 func (s *Scanner) Scan(r io.Reader, name string, emit func(Match)) error {
 	clear(s.seen)
-	var pathRules []*Rule
-	for _, ru := range s.e.fileRules {
-		if !ru.FileOnly() && ru.MatchesFile(name) {
-			pathRules = append(pathRules, ru)
-		}
-	}
+	pathRules := s.e.files.match(name, false)
 	buf := s.buf[:0]
 	var base int64 // stream offset of buf[0]
 	var done int64 // stream offset up to which keyword hits are handled
@@ -219,10 +215,7 @@ func (s *Scanner) Scan(r io.Reader, name string, emit func(Match)) error {
 			cut = len(buf) - lookAhead
 		}
 		if base == 0 && len(pathRules) > 0 {
-			lim := min(len(buf), fileRuleLimit)
-			for _, ru := range pathRules {
-				s.runRegex(ru, buf, 0, lim, base, lines, emit)
-			}
+			s.runPathRules(pathRules, buf[:min(len(buf), fileRuleLimit)], lines, emit)
 		}
 		for i := range s.covered {
 			s.covered[i] = -1
@@ -240,6 +233,13 @@ func (s *Scanner) Scan(r io.Reader, name string, emit func(Match)) error {
 			}
 			hi := min(len(buf), m.End+lookAhead)
 			for _, ru := range s.e.byPattern[m.PatternID] {
+				if pc := prechecks[ru.Precheck]; pc != nil && !pc(buf, m.Start, m.End) {
+					continue
+				}
+				if ru.anchored != nil {
+					s.runAnchored(ru, buf, m.Start, lineEnd(buf, m.End), base, lines, emit)
+					continue
+				}
 				if m.End <= s.covered[ru.idx] {
 					continue
 				}
@@ -273,6 +273,64 @@ func (s *Scanner) Scan(r io.Reader, name string, emit func(Match)) error {
 	return nil
 }
 
+// runPathRules runs the rules of a credential file (.npmrc, .env, ...). A
+// rule with keywords runs only on the lines that hold one (found in a
+// lower-cased copy); one without runs on the whole head of the file.
+func (s *Scanner) runPathRules(rs []*Rule, head []byte, lines int, emit func(Match)) {
+	var lower []byte
+	for _, ru := range rs {
+		if len(ru.Keywords) == 0 {
+			s.runRegex(ru, head, 0, len(head), 0, lines, emit)
+			continue
+		}
+		if lower == nil {
+			lower = bytes.ToLower(head)
+		}
+		ran := map[int]bool{} // line starts already run
+		for _, kw := range ru.Keywords {
+			kw := []byte(strings.ToLower(kw))
+			for from := 0; ; {
+				i := bytes.Index(lower[from:], kw)
+				if i < 0 {
+					break
+				}
+				i += from
+				lo := bytes.LastIndexByte(head[:i], '\n') + 1
+				hi := lineEnd(head, i)
+				if ru.Multiline {
+					hi = min(len(head), i+lookAhead)
+				}
+				if !ran[lo] {
+					ran[lo] = true
+					s.runRegex(ru, head, lo, hi, 0, lines, emit)
+				}
+				from = i + len(kw)
+			}
+		}
+	}
+}
+
+func lineEnd(buf []byte, from int) int {
+	lim := min(len(buf), from+4096)
+	if nl := bytes.IndexByte(buf[from:lim], '\n'); nl >= 0 {
+		return from + nl
+	}
+	return lim
+}
+
+// runAnchored tries an Anchor rule at the keyword only.
+func (s *Scanner) runAnchored(ru *Rule, buf []byte, at, hi int, base int64, lines int, emit func(Match)) {
+	loc := ru.anchored.FindSubmatchIndex(buf[at:hi])
+	if loc == nil {
+		return
+	}
+	a, b := loc[2*ru.group], loc[2*ru.group+1]
+	if a < 0 {
+		return
+	}
+	s.accept(ru, buf, at+a, at+b, base, lines, emit)
+}
+
 // runRegex applies ru to buf[lo:hi]; buf starts at stream offset base and
 // at line number lines.
 func (s *Scanner) runRegex(ru *Rule, buf []byte, lo, hi int, base int64, lines int, emit func(Match)) {
@@ -282,20 +340,25 @@ func (s *Scanner) runRegex(ru *Rule, buf []byte, lo, hi int, base int64, lines i
 		if a < 0 {
 			continue
 		}
-		off := base + int64(lo+a)
-		k := seenKey{ru, off}
-		if s.seen[k] {
-			continue
-		}
-		s.seen[k] = true
-		val := win[a:b]
-		ok, note := Check(ru, val)
-		if !ok {
-			continue
-		}
-		line := lines + bytes.Count(buf[:lo+a], []byte{'\n'})
-		emit(Match{Rule: ru, Secret: Secret(bytes.Clone(val)), Offset: off, Line: line, Note: note})
+		s.accept(ru, buf, lo+a, lo+b, base, lines, emit)
 	}
+}
+
+// accept checks the value at buf[a:b] and emits it once.
+func (s *Scanner) accept(ru *Rule, buf []byte, a, b int, base int64, lines int, emit func(Match)) {
+	off := base + int64(a)
+	k := seenKey{ru, off}
+	if s.seen[k] {
+		return
+	}
+	s.seen[k] = true
+	val := buf[a:b]
+	ok, note := Check(ru, val)
+	if !ok {
+		return
+	}
+	line := lines + bytes.Count(buf[:a], []byte{'\n'})
+	emit(Match{Rule: ru, Secret: Secret(bytes.Clone(val)), Offset: off, Line: line, Note: note})
 }
 
 // Check applies a rule's value filters: published examples, placeholders,

@@ -81,9 +81,18 @@ type Rule struct {
 	// (default 8: a boundary character, "-----" or "https://"). A small
 	// window keeps the regex work per keyword hit short.
 	Behind int `yaml:"behind"`
+	// Anchor says a match starts at its keyword: the regex is then tried
+	// at the keyword only, not at every position of the line, which is
+	// what keeps keyword-dense text (source code full of "token") fast.
+	Anchor bool `yaml:"anchor"`
+	// Precheck names a cheap test (prechecks in validate.go) run at a
+	// keyword hit before the regex, for keywords that are common in
+	// ordinary text ("://", "pat").
+	Precheck string `yaml:"precheck"`
 
 	Severity Severity       `yaml:"-"`
 	re       *regexp.Regexp // nil for file-only rules
+	anchored *regexp.Regexp // "^(?:" + Regex + ")", for Anchor rules
 	group    int
 	idx      int // position in the engine's rule list
 }
@@ -163,6 +172,9 @@ func parse(data []byte) ([]*Rule, error) {
 			return nil, fmt.Errorf("rules.yaml: rule %s: %w", r.ID, err)
 		}
 		r.re = re
+		if r.Anchor {
+			r.anchored = regexp.MustCompile("^(?:" + r.Regex + ")")
+		}
 		r.group = 0
 		if re.NumSubexp() > 0 {
 			r.group = 1
@@ -172,6 +184,9 @@ func parse(data []byte) ([]*Rule, error) {
 				return nil, fmt.Errorf("rules.yaml: rule %s: group %d but regex has %d", r.ID, r.Group, re.NumSubexp())
 			}
 			r.group = r.Group
+		}
+		if r.Precheck != "" && prechecks[r.Precheck] == nil {
+			return nil, fmt.Errorf("rules.yaml: rule %s: unknown precheck %q", r.ID, r.Precheck)
 		}
 		if r.Validate != "" && validators[r.Validate] == nil {
 			return nil, fmt.Errorf("rules.yaml: rule %s: unknown validator %q", r.ID, r.Validate)

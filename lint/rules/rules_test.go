@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"math/rand/v2"
+	"sort"
 	"strings"
 	"testing"
 
@@ -76,6 +77,9 @@ func TestDetect(t *testing.T) {
 		{"yaml password", "etc/app/config.yaml", "db:\n  password: " + testsecret.Password(14) + "\n", "config-file-secret"},
 		{"yaml secret name", "etc/app/config.yaml", "secret_name: db-credentials-v2\ntoken_url: https://auth.example.net/oauth2/token\n", ""},
 		{"yaml password ref", "etc/app/config.yaml", "password: ${DB_PASSWORD}\n", ""},
+		{"yaml token after password line", "etc/app/config.yaml", "password: ${DB_PASSWORD}\napi_token: " + testsecret.Password(24) + "\n", "config-file-secret"},
+		{"netrc", "root/.netrc", "machine git.example.net\n  login ci\n  password " + testsecret.Password(16) + "\n", "netrc-password"},
+		{"pgpass", "root/.pgpass", "db:5432:app:app:" + testsecret.Password(16) + "\n", "pgpass"},
 		{"gcp sa", "sa.json", `{"type": "service_account", "private_key_id": "` + testsecret.Hex(40) + `"}`, "gcp-service-account"},
 		{"plain text", "x", "the password is stored in vault; see docs", ""},
 		{"rfc 6749 basic example", "x", "Authorization: Basic czZCaGRSa3F0MzpnWDFmQmF0M2JW", ""},
@@ -213,6 +217,30 @@ func BenchmarkDefault(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		if _, err := rules.New(rs); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// The file-name index agrees with each rule's own glob matching.
+func TestFileIndex(t *testing.T) {
+	e := engine(t)
+	names := []string{"home/u/.npmrc", "srv/.env", "srv/.env.production", "app/prod.env", "x/terraform.tfstate", "a/b.auto.tfvars",
+		"root/.aws/credentials", "k.p12", "store.jks", "etc/shadow", "etc/app/config.yaml", "x/settings.xml", "README.md", ".kube/config", "id_rsa"}
+	for _, n := range names {
+		var want []string
+		for _, r := range e.Rules() {
+			if len(r.Files) > 0 && r.MatchesFile(n) {
+				want = append(want, r.ID)
+			}
+		}
+		var got []string
+		for _, r := range append(e.FileRules(n), e.PathRules(n)...) {
+			got = append(got, r.ID)
+		}
+		sort.Strings(want)
+		sort.Strings(got)
+		if strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Errorf("%s: index %v, globs %v", n, got, want)
 		}
 	}
 }

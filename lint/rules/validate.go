@@ -40,6 +40,34 @@ var validators = map[string]validator{
 
 const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
+// A precheck looks at the bytes around a keyword hit, buf[start:end], and
+// says whether the rule's regex is worth running.
+type precheck func(buf []byte, start, end int) bool
+
+var prechecks = map[string]precheck{
+	// "://" is in every URL; only "scheme://user:pass@" can hold a
+	// password: a ':' then an '@' before the path, a space or a quote.
+	"userinfo": func(buf []byte, _, end int) bool {
+		colon := false
+		for _, c := range buf[end:min(len(buf), end+256)] {
+			switch c {
+			case ':':
+				colon = true
+			case '@':
+				return colon
+			case '/', ' ', '\t', '\n', '\r', '"', '\'', '<', '>':
+				return false
+			}
+		}
+		return false
+	},
+	// Airtable tokens: "pat", 14 characters, a dot ("path", "pattern" and
+	// "patch" are not).
+	"dot-after-14": func(buf []byte, _, end int) bool {
+		return end+14 < len(buf) && buf[end+14] == '.'
+	},
+}
+
 // Base62CRC32 is the 6-character checksum GitHub (and npm) append to their
 // tokens: CRC32 of the random part, in base 62, left-padded with '0'.
 func Base62CRC32(random []byte) string {
