@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path"
 	"regexp"
 	"strings"
@@ -74,6 +75,11 @@ type Walker struct {
 	eng   *rules.Engine
 	sc    *rules.Scanner
 	outer *errReader
+	// at is the file File was given, when it can be read at offsets.
+	at     io.ReaderAt
+	atSize int64
+	// zipHeld is the memory held by open zip copies (nested zips add up).
+	zipHeld int64
 }
 
 // New returns a walker using engine e.
@@ -234,8 +240,21 @@ func orLayer(p string) string {
 }
 
 // File scans one file's content; exported for fs: targets and tests.
+//
+// When r is a file on disk (an io.ReaderAt with Stat), a zip is opened in
+// place instead of being read into memory.
 func (w *Walker) File(r io.Reader, name string) error {
 	w.outer = &errReader{r: r}
+	w.at, w.atSize = nil, 0
+	if f, ok := r.(interface {
+		io.ReaderAt
+		Stat() (os.FileInfo, error)
+	}); ok {
+		if st, err := f.Stat(); err == nil {
+			w.at, w.atSize = f, st.Size()
+		}
+	}
+	defer func() { w.at = nil }()
 	return w.file(w.outer, name, 0, -1)
 }
 
@@ -293,7 +312,7 @@ func (w *Walker) file(r io.Reader, name string, depth int, size int64) error {
 		defer zr.Close()
 		return w.nested(name, w.file(w.bounded(zr, size), inner(".zst"), depth+1, -1), body)
 	case "zip archive":
-		return w.zip(body, name, depth)
+		return w.zip(body, name, depth, size)
 	case "xz file":
 		w.skip(Skip{Path: name, Reason: "xz-compressed file: not decompressed (no xz reader); raw bytes scanned"})
 	case "git object":
@@ -367,14 +386,28 @@ func (w *Walker) nested(name string, err error, body io.Reader) error {
 	return nil
 }
 
-func (w *Walker) zip(body io.Reader, name string, depth int) error {
-	limit := w.Limits.MaxZipBytes
-	buf, err := io.ReadAll(io.LimitReader(body, limit+1))
-	if err != nil {
+// zip opens a zip/jar: in place when it is the file on disk, else from an
+// in-memory copy, which all nested zips together keep under MaxZipBytes.
+func (w *Walker) zip(body io.Reader, name string, depth int, size int64) error {
+	if depth == 0 && w.at != nil {
+		zr, err := zip.NewReader(w.at, w.atSize)
+		if err == nil {
+			return w.zipMembers(zr, name, depth)
+		}
+	}
+	limit := w.Limits.MaxZipBytes - w.zipHeld
+	var bb bytes.Buffer
+	if size > 0 && size <= limit {
+		bb.Grow(int(size) + 1)
+	}
+	if _, err := bb.ReadFrom(io.LimitReader(body, limit+1)); err != nil {
 		return w.fail(name, err)
 	}
+	buf := bb.Bytes()
+	w.zipHeld += int64(cap(buf))
+	defer func() { w.zipHeld -= int64(cap(buf)) }()
 	if int64(len(buf)) > limit {
-		w.skip(Skip{Path: name, Reason: fmt.Sprintf("zip archive larger than %d MiB: members not opened; raw bytes scanned", limit>>20), Incomplete: true})
+		w.skip(Skip{Path: name, Reason: fmt.Sprintf("zip archive over the %d MiB in-memory limit (--max-zip-size, shared by nested zips): members not opened; raw bytes scanned", w.Limits.MaxZipBytes>>20), Incomplete: true})
 		if err := w.sc.Scan(io.MultiReader(bytes.NewReader(buf), body), name, w.emit(name)); err != nil {
 			return w.fail(name, err)
 		}
@@ -385,6 +418,10 @@ func (w *Walker) zip(body io.Reader, name string, depth int) error {
 		w.skip(Skip{Path: name, Reason: "corrupt zip archive: " + err.Error() + "; raw bytes scanned", Incomplete: true})
 		return w.fail(name, w.sc.Scan(bytes.NewReader(buf), name, w.emit(name)))
 	}
+	return w.zipMembers(zr, name, depth)
+}
+
+func (w *Walker) zipMembers(zr *zip.Reader, name string, depth int) error {
 	for _, f := range zr.File {
 		if strings.HasSuffix(f.Name, "/") {
 			continue

@@ -292,3 +292,37 @@ func TestKeystore(t *testing.T) {
 		}
 	}
 }
+
+// Nested zips share one in-memory budget: a zip inside a zip is not opened
+// when the outer copy already uses it, and says so.
+func TestZipBudget(t *testing.T) {
+	pat := testsecret.GitHubPAT()
+	mk := func(name, body string) []byte {
+		var b bytes.Buffer
+		zw := zip.NewWriter(&b)
+		fw, _ := zw.CreateHeader(&zip.FileHeader{Name: name, Method: zip.Store})
+		_, _ = fw.Write([]byte(body))
+		_ = zw.Close()
+		return b.Bytes()
+	}
+	inner := mk("conf/app.properties", "token="+pat+"\n"+strings.Repeat("x", 3000))
+	outer := mk("lib/inner.jar", string(inner))
+	e, _ := rules.Default()
+	w := walk.New(e)
+	w.Limits.MaxZipBytes = int64(len(outer)) + int64(len(inner))/2
+	var got []walk.Match
+	var skips []walk.Skip
+	w.OnMatch = func(m walk.Match) { got = append(got, m) }
+	w.OnSkip = func(s walk.Skip) { skips = append(skips, s) }
+	if err := w.Layer(bytes.NewReader(tarOf(entry{name: "app.jar", body: string(outer)}))); err != nil {
+		t.Fatal(err)
+	}
+	// The inner zip is over budget: its raw (stored) bytes are still scanned.
+	found := false
+	for _, m := range got {
+		found = found || m.Rule.ID == "github-pat"
+	}
+	if len(skips) != 1 || !skips[0].Incomplete || !found {
+		t.Fatalf("skips %+v, %d matches", skips, len(got))
+	}
+}
