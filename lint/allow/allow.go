@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -181,10 +182,10 @@ func (c *Config) Allowed(f scan.Finding, now time.Time, expired func(Rule)) stri
 }
 
 func (r *Rule) matches(f scan.Finding) bool {
-	if len(r.Rules) > 0 && !contains(r.Rules, f.RuleID) {
+	if len(r.Rules) > 0 && !slices.Contains(r.Rules, f.RuleID) {
 		return false
 	}
-	if len(r.Fingerprints) > 0 && !contains(r.Fingerprints, f.Fingerprint) {
+	if len(r.Fingerprints) > 0 && !slices.Contains(r.Fingerprints, f.Fingerprint) {
 		return false
 	}
 	if r.pm != nil {
@@ -194,13 +195,4 @@ func (r *Rule) matches(f scan.Finding) bool {
 		}
 	}
 	return true
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

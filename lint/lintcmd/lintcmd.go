@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"time"
 
@@ -49,6 +50,20 @@ func (e *ExitError) Error() string {
 }
 
 func (e *ExitError) Unwrap() error { return e.Err }
+
+// ExitCode maps what a command returned to the process exit code: 0 for
+// nil, the code of an *ExitError, and 64 (usage) for any other error, which
+// cobra returns for unknown commands and malformed flags.
+func ExitCode(err error) int {
+	if err == nil {
+		return ExitClean
+	}
+	var ee *ExitError
+	if errors.As(err, &ee) {
+		return ee.Code
+	}
+	return ExitUsage
+}
 
 // KnownSecret is one resolved secret of an inject spec.
 type KnownSecret struct {
@@ -129,7 +144,7 @@ func run(ctx context.Context, cmd *cobra.Command, o options, targets []string) e
 	if len(targets) == 0 && !o.gitStaged {
 		return usage("lint: give at least one TARGET (or --git-staged); see inject lint --help")
 	}
-	if !contains(report.Formats, o.format) {
+	if !slices.Contains(report.Formats, o.format) {
 		return usage("lint: --format %q: want text, json or sarif", o.format)
 	}
 	failOn, err := rules.ParseSeverity(o.failOn)
@@ -290,15 +305,6 @@ func run(ctx context.Context, cmd *cobra.Command, o options, targets []string) e
 		}
 	}
 	return nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // knownRules turns each secret value and its base64, hex and URL-encoded
