@@ -3,7 +3,6 @@ package lintcmd_test
 import (
 	"archive/tar"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -39,15 +38,11 @@ func root() int {
 		}
 		return out, nil
 	}
-	if err := r.Execute(); err != nil {
+	err := r.Execute()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
-		var ee *lintcmd.ExitError
-		if errors.As(err, &ee) {
-			return ee.Code
-		}
-		return 64
 	}
-	return 0
+	return lintcmd.ExitCode(err)
 }
 
 func TestMain(m *testing.M) {

@@ -10,7 +10,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -51,15 +50,11 @@ func main() {
 func run() int {
 	root := &cobra.Command{Use: "inject", SilenceErrors: true, SilenceUsage: true}
 	root.AddCommand(lintcmd.Command())
-	if err := root.Execute(); err != nil {
+	err := root.Execute()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
-		var ee *lintcmd.ExitError
-		if errors.As(err, &ee) {
-			return ee.Code
-		}
-		return 64
 	}
-	return 0
+	return lintcmd.ExitCode(err)
 }
 
 const (
