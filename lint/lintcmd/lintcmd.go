@@ -1,6 +1,8 @@
 // Package lintcmd is the `inject lint` subcommand. The main CLI adds it with
-// one line, root.AddCommand(lintcmd.Command()), and maps *ExitError to the
-// process exit code.
+// one line, root.AddCommand(lintcmd.Command()), and turns what Execute
+// returns into the process exit code with ExitCode (an *ExitError carries
+// 0, 1, 2 or 64). It may also set KnownSecretsLoader (for --known-secrets)
+// and Version.
 package lintcmd
 
 import (
