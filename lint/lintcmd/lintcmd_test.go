@@ -3,8 +3,10 @@ package lintcmd_test
 import (
 	"archive/tar"
 	"context"
+	"encoding/hex"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -82,7 +84,7 @@ func setup(dir string, env *testscript.Env) error {
 		"jwt/session.txt":         "session " + testsecret.JWT() + "\n",
 		"repo/app.txt":            "token=" + pat + "\n",
 		"gitrepo/secret.txt":      "token=" + testsecret.Vault() + "\n",
-		"known/spec.txt":          "db_password=" + "correct-horse-battery-" + testsecret.Alnum(4) + "\n",
+		"known/spec.txt":          "db_password=" + "correct/horse-battery-" + testsecret.Alnum(4) + "\n",
 		"dockerctx/Dockerfile":    "FROM scratch\nARG NPM_TOKEN\nENV API_TOKEN=" + testsecret.Alnum(24) + "\nCOPY . /app\nRUN curl -u admin:" + testsecret.Alnum(12) + " https://example.net/\n",
 		"dockerctx/.dockerignore": "ignored/\n",
 		"dockerctx/id_rsa":        key,
@@ -98,6 +100,12 @@ func setup(dir string, env *testscript.Env) error {
 	spec, _ := os.ReadFile(filepath.Join(dir, "known/spec.txt"))
 	_, val, _ := strings.Cut(strings.TrimSpace(string(spec)), "=")
 	if err := write("known/tree/app.env.b64", "blob: "+b64(val)+"\n"); err != nil {
+		return err
+	}
+	if err := write("known/hex/dump.txt", "0000: "+hex.EncodeToString([]byte(val))+"\n"); err != nil {
+		return err
+	}
+	if err := write("known/url/log.txt", "GET /login?pw="+url.QueryEscape(val + "&x")[:len(url.QueryEscape(val))]+" 200\n"); err != nil {
 		return err
 	}
 
