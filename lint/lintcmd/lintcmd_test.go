@@ -2,6 +2,7 @@ package lintcmd_test
 
 import (
 	"archive/tar"
+	"compress/gzip"
 	"context"
 	"encoding/hex"
 	"fmt"
@@ -134,7 +135,30 @@ func setup(dir string, env *testscript.Env) error {
 	if err := testimage.DockerArchive(filepath.Join(dir, "clean.tar"), clean); err != nil {
 		return err
 	}
+	if err := gzipFile(filepath.Join(dir, "image.tar"), filepath.Join(dir, "image.tar.gz")); err != nil {
+		return err
+	}
 	return corrupt(filepath.Join(dir, "image.tar"), filepath.Join(dir, "corrupt.tar"))
+}
+
+// gzipFile writes `gzip <src >dst`.
+func gzipFile(src, dst string) error {
+	in, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	out, err := os.Create(dst)
+	if err != nil {
+		return err
+	}
+	zw := gzip.NewWriter(out)
+	if _, err := zw.Write(in); err != nil {
+		return err
+	}
+	if err := zw.Close(); err != nil {
+		return err
+	}
+	return out.Close()
 }
 
 // corrupt copies a docker-archive, cutting its second layer blob short.

@@ -10,6 +10,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/klauspost/compress/gzip"
 )
 
 var ggcrLayerName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^([0-9a-f]{64})\.tar\.gz$`) })
@@ -22,6 +23,25 @@ type dockerManifest struct {
 }
 
 func openDockerArchive(p string) (*Target, error) {
+	if compressed(p) {
+		// `docker save | gzip`: no random access, so read it as one
+		// stream, like the Docker Engine's.
+		return &Target{Name: KindDockerArchive + ":" + p, Stream: func() (io.ReadCloser, error) {
+			f, err := os.Open(p)
+			if err != nil {
+				return nil, err
+			}
+			zr, err := gzip.NewReader(f)
+			if err != nil {
+				f.Close()
+				return nil, fmt.Errorf("%s: %w", p, err)
+			}
+			return struct {
+				io.Reader
+				io.Closer
+			}{zr, f}, nil
+		}, Close: func() error { return nil }}, nil
+	}
 	ts, err := openTarStore(p)
 	if err != nil {
 		return nil, err
@@ -65,6 +85,18 @@ func openDockerArchive(p string) (*Target, error) {
 		return nil, fmt.Errorf("%s: manifest.json lists no image", p)
 	}
 	return t, nil
+}
+
+// compressed reports whether the file at p starts with the gzip magic.
+func compressed(p string) bool {
+	f, err := os.Open(p)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	var b [2]byte
+	_, err = io.ReadFull(f, b[:])
+	return err == nil && b[0] == 0x1f && b[1] == 0x8b
 }
 
 func opener(s store, name string) func() (io.ReadCloser, error) {
