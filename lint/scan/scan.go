@@ -351,7 +351,21 @@ func (s *Scanner) layer(ctx context.Context, target string, w *walk.Walker, j *l
 		return
 	}
 	defer rc.Close()
-	s.walkLayer(target, w, j, rc)
+	s.walkLayer(target, w, j, ctxReader{ctx, rc})
+}
+
+// ctxReader stops a layer read when the scan is cancelled (Ctrl-C), instead
+// of finishing a multi-gigabyte stream first.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
 }
 
 // walkLayer walks raw (the blob as stored) into j, checking the blob digest

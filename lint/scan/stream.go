@@ -31,6 +31,10 @@ func (s *Scanner) stream(ctx context.Context, t *source.Target) {
 		return
 	}
 	defer rc.Close()
+	rc = struct {
+		io.Reader
+		io.Closer
+	}{ctxReader{ctx, rc}, rc}
 	docs := map[string][]byte{}
 	blobs := map[string]*layerJob{} // by member name
 	w := walk.New(s.Engine)
