@@ -1,0 +1,372 @@
+// Package lintcmd is the `inject lint` subcommand. The main CLI adds it with
+// one line, root.AddCommand(lintcmd.Command()), and turns what Execute
+// returns into the process exit code with ExitCode (an *ExitError carries
+// 0, 1, 2 or 64). It may also set KnownSecretsLoader (for --known-secrets)
+// and Version.
+package lintcmd
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/secretbroker/secretbroker/lint/allow"
+	"github.com/secretbroker/secretbroker/lint/dockerfile"
+	"github.com/secretbroker/secretbroker/lint/report"
+	"github.com/secretbroker/secretbroker/lint/rules"
+	"github.com/secretbroker/secretbroker/lint/scan"
+	"github.com/secretbroker/secretbroker/lint/source"
+	"github.com/secretbroker/secretbroker/lint/walk"
+)
+
+// Exit codes (CONTRACT.md).
+const (
+	ExitClean      = 0
+	ExitFindings   = 1
+	ExitIncomplete = 2
+	ExitUsage      = 64
+)
+
+// ExitError carries the process exit code out of RunE.
+type ExitError struct {
+	Code int
+	Err  error
+}
+
+func (e *ExitError) Error() string {
+	if e.Err == nil {
+		return fmt.Sprintf("exit %d", e.Code)
+	}
+	return e.Err.Error()
+}
+
+func (e *ExitError) Unwrap() error { return e.Err }
+
+// ExitCode maps what a command returned to the process exit code: 0 for
+// nil, the code of an *ExitError, and 64 (usage) for any other error, which
+// cobra returns for unknown commands and malformed flags.
+func ExitCode(err error) int {
+	if err == nil {
+		return ExitClean
+	}
+	var ee *ExitError
+	if errors.As(err, &ee) {
+		return ee.Code
+	}
+	return ExitUsage
+}
+
+// KnownSecret is one resolved secret of an inject spec.
+type KnownSecret struct {
+	Name  string
+	Value []byte
+}
+
+// KnownSecretsLoader resolves the secrets of the spec at specPath through
+// the providers. The main CLI sets it (lint does not import the providers);
+// while it is nil, --known-secrets is a usage error.
+var KnownSecretsLoader func(ctx context.Context, specPath string) ([]KnownSecret, error)
+
+// Version is shown in SARIF output; the main CLI may set it.
+var Version = "dev"
+
+type options struct {
+	format, output, failOn, baseline, config, knownSecrets string
+	writeBaseline, gitStaged, suggestIgnore                bool
+	maxDepth                                               int
+	maxZipMiB                                              int64
+	jobs                                                   int
+}
+
+// Command returns the `lint` subcommand.
+func Command() *cobra.Command {
+	var o options
+	cmd := &cobra.Command{
+		Use:   "lint [flags] TARGET...",
+		Short: "Prove an image or build context carries no baked-in secret",
+		Long: `Scan container images and build contexts for secrets.
+
+Targets (named as skopeo names them):
+  docker-archive:PATH    a docker/podman save tarball
+  oci:DIR[:TAG]          an OCI image layout directory
+  oci-archive:PATH[:TAG] a tar of an OCI layout
+  docker-daemon:REF      an image in the local Docker Engine
+  docker://REF           an image in a registry (Docker config credentials)
+  REF                    the local Docker Engine if it has it, else the registry
+  fs:PATH                a plain directory or file
+  dir:PATH               an image stored by skopeo as a directory of blobs
+  dockerfile:PATH        a Dockerfile, its build context and .dockerignore
+
+Exit codes: 0 clean, 1 findings at or above --fail-on, 2 the scan could not be
+completed (corrupt layer, unreadable target, content skipped), 64 usage.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return run(cmd.Context(), cmd, o, args)
+		},
+	}
+	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
+		return &ExitError{Code: ExitUsage, Err: err}
+	})
+	f := cmd.Flags()
+	f.StringVar(&o.format, "format", "text", "output format: text, json or sarif")
+	f.StringVarP(&o.output, "output", "o", "", "write the report to `FILE` instead of standard output")
+	f.StringVar(&o.failOn, "fail-on", "low", "lowest severity that makes the exit code 1: low, medium, high or critical")
+	f.StringVar(&o.baseline, "baseline", "", "ignore findings recorded in this baseline `FILE`")
+	f.BoolVar(&o.writeBaseline, "write-baseline", false, "record the current findings in the --baseline file and exit 0")
+	f.StringVar(&o.config, "config", "", "allow rules `FILE` (YAML: allow: [{paths, rules, fingerprints, reason, expires}])")
+	f.StringVar(&o.knownSecrets, "known-secrets", "", "resolve the secrets of this inject `SPEC` and search for their values")
+	f.BoolVar(&o.gitStaged, "git-staged", false, "scan the files staged for the next git commit")
+	f.BoolVar(&o.suggestIgnore, "suggest-ignore", false, "for dockerfile: targets, print .dockerignore lines that keep flagged files out")
+	f.IntVar(&o.maxDepth, "max-depth", walk.DefaultLimits.MaxDepth, "how many archives deep to read nested archives")
+	f.Int64Var(&o.maxZipMiB, "max-zip-size", walk.DefaultLimits.MaxZipBytes>>20, "largest zip/jar (MiB) opened in memory")
+	f.IntVar(&o.jobs, "jobs", 0, "layers read in parallel (default: number of CPUs)")
+	return cmd
+}
+
+func usage(format string, args ...any) error {
+	return &ExitError{Code: ExitUsage, Err: fmt.Errorf(format, args...)}
+}
+
+func run(ctx context.Context, cmd *cobra.Command, o options, targets []string) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if len(targets) == 0 && !o.gitStaged {
+		return usage("lint: give at least one TARGET (or --git-staged); see inject lint --help")
+	}
+	if !slices.Contains(report.Formats, o.format) {
+		return usage("lint: --format %q: want text, json or sarif", o.format)
+	}
+	failOn, err := rules.ParseSeverity(o.failOn)
+	if err != nil {
+		return usage("lint: --fail-on: %v", err)
+	}
+	if o.writeBaseline && o.baseline == "" {
+		return usage("lint: --write-baseline needs --baseline FILE to write to")
+	}
+	for _, t := range targets {
+		if _, rest := source.Split(t); rest == "" {
+			return usage("lint: target %q names no path or reference", t)
+		}
+	}
+	var cfg *allow.Config
+	if o.config != "" {
+		if cfg, err = allow.LoadConfig(o.config); err != nil {
+			return usage("lint: %v", err)
+		}
+	}
+	var base *allow.Baseline
+	if o.baseline != "" && !o.writeBaseline {
+		if base, err = allow.LoadBaseline(o.baseline); err != nil {
+			return usage("lint: --baseline: %v", err)
+		}
+	}
+	eng, err := rules.Default()
+	if err != nil {
+		return &ExitError{Code: ExitIncomplete, Err: err}
+	}
+	known := map[string]string{}
+	if o.knownSecrets != "" {
+		if KnownSecretsLoader == nil {
+			return usage("lint: --known-secrets is not available in this build")
+		}
+		secrets, err := KnownSecretsLoader(ctx, o.knownSecrets)
+		if err != nil {
+			return &ExitError{Code: ExitIncomplete, Err: fmt.Errorf("lint: --known-secrets %s: %w", o.knownSecrets, err)}
+		}
+		rs, _ := rules.All()
+		extra := knownRules(secrets, known, cmd.ErrOrStderr())
+		if eng, err = rules.New(append(append([]*rules.Rule{}, rs...), extra...)); err != nil {
+			return &ExitError{Code: ExitIncomplete, Err: err}
+		}
+	}
+
+	s := scan.New(eng)
+	s.Known = known
+	s.Limits = walk.DefaultLimits
+	s.Limits.MaxDepth, s.Limits.MaxZipBytes = o.maxDepth, o.maxZipMiB<<20
+	if o.jobs > 0 {
+		s.Workers = o.jobs
+	}
+	var suggestions []string
+	if o.gitStaged {
+		gitStaged(ctx, s)
+	}
+	for _, t := range targets {
+		kind, rest := source.Split(t)
+		switch kind {
+		case source.KindFS:
+			s.FS(ctx, t, rest, nil)
+		case source.KindDockerfile:
+			sug, err := dockerfile.Scan(ctx, s, t, rest)
+			if err != nil {
+				s.Fail("%s: %v", t, err)
+			}
+			suggestions = append(suggestions, sug...)
+		default:
+			tg, err := source.Open(ctx, t)
+			if err != nil {
+				var ue *source.UsageError
+				if errors.As(err, &ue) {
+					return usage("lint: %v", err)
+				}
+				s.Fail("%s: %v", t, err)
+				continue
+			}
+			s.Target(ctx, tg)
+			tg.Close()
+		}
+	}
+	res := s.Result()
+
+	if o.writeBaseline {
+		b, err := allow.NewBaseline()
+		if err != nil {
+			return &ExitError{Code: ExitIncomplete, Err: err}
+		}
+		for _, f := range res.Findings {
+			b.Add(f)
+		}
+		if err := b.Save(o.baseline); err != nil {
+			return &ExitError{Code: ExitIncomplete, Err: err}
+		}
+		fmt.Fprintf(cmd.ErrOrStderr(), "lint: wrote %d finding(s) to baseline %s\n", len(b.Fingerprints), o.baseline)
+		if res.Incomplete() {
+			return &ExitError{Code: ExitIncomplete, Err: errors.New("lint: the scan was incomplete; the baseline may miss findings")}
+		}
+		return nil
+	}
+
+	kept := res.Findings[:0]
+	now := time.Now()
+	for _, f := range res.Findings {
+		if base != nil && base.Has(f) {
+			continue
+		}
+		if cfg != nil {
+			if reason := cfg.Allowed(f, now, func(r allow.Rule) {
+				fmt.Fprintf(cmd.ErrOrStderr(), "lint: allow rule %q expired on %s; it no longer applies\n", r.Reason, r.Expires)
+			}); reason != "" {
+				continue
+			}
+		}
+		kept = append(kept, f)
+	}
+	res.Findings = kept
+
+	var w io.Writer = cmd.OutOrStdout()
+	if o.output != "" {
+		fh, err := os.Create(o.output)
+		if err != nil {
+			return usage("lint: --output: %v", err)
+		}
+		defer fh.Close()
+		w = fh
+	}
+	if err := report.Write(w, o.format, res, Version); err != nil {
+		return &ExitError{Code: ExitIncomplete, Err: err}
+	}
+	if o.suggestIgnore && len(suggestions) > 0 {
+		// Keep JSON and SARIF on stdout parseable.
+		sw := cmd.OutOrStdout()
+		if o.format != "text" || o.output != "" {
+			sw = cmd.ErrOrStderr()
+		}
+		fmt.Fprintln(sw, "# add to .dockerignore:")
+		for _, l := range suggestions {
+			fmt.Fprintln(sw, l)
+		}
+	}
+	if res.Incomplete() {
+		msg := "lint: the scan could not be completed"
+		if len(res.Errors) > 0 {
+			msg += ": " + res.Errors[0]
+			if len(res.Errors) > 1 {
+				msg += fmt.Sprintf(" (and %d more)", len(res.Errors)-1)
+			}
+		} else {
+			msg += ": content was skipped (see the report)"
+		}
+		return &ExitError{Code: ExitIncomplete, Err: errors.New(msg)}
+	}
+	for _, f := range res.Findings {
+		if f.Severity >= failOn {
+			return &ExitError{Code: ExitFindings, Err: fmt.Errorf("lint: %d secret(s) found", len(res.Findings))}
+		}
+	}
+	return nil
+}
+
+// knownRules turns each secret value and its base64, hex and URL-encoded
+// forms into literal rules. Values under 6 bytes would match everywhere and
+// are left out (and said so).
+func knownRules(secrets []KnownSecret, names map[string]string, warn io.Writer) []*rules.Rule {
+	var out []*rules.Rule
+	for i, s := range secrets {
+		if len(s.Value) < 6 {
+			fmt.Fprintf(warn, "lint: known secret %q is shorter than 6 bytes; not searched\n", s.Name)
+			continue
+		}
+		forms := []struct{ kind, v string }{
+			{"raw", string(s.Value)},
+			{"base64", strings.TrimRight(base64.StdEncoding.EncodeToString(s.Value), "=")},
+			{"base64url", strings.TrimRight(base64.URLEncoding.EncodeToString(s.Value), "=")},
+			{"hex", hex.EncodeToString(s.Value)},
+			{"HEX", strings.ToUpper(hex.EncodeToString(s.Value))},
+			{"url-encoded", url.QueryEscape(string(s.Value))},
+		}
+		seen := map[string]bool{}
+		for _, f := range forms {
+			if seen[f.v] {
+				continue
+			}
+			seen[f.v] = true
+			id := fmt.Sprintf("known-secret-%d-%s", i, f.kind)
+			names[id] = s.Name
+			out = append(out, rules.Literal(id, fmt.Sprintf("the value of secret %q (%s)", s.Name, f.kind), []byte(f.v)))
+		}
+	}
+	return out
+}
+
+// gitStaged scans what `git commit` would record: the index's version of
+// each added, copied or modified file (not the working tree's).
+func gitStaged(ctx context.Context, s *scan.Scanner) {
+	out, err := exec.CommandContext(ctx, "git", "diff", "--cached", "--name-only", "-z", "--diff-filter=ACMR").Output()
+	if err != nil {
+		s.Fail("git-staged: git diff --cached: %v", err)
+		return
+	}
+	w := walk.New(s.Engine)
+	for _, name := range strings.Split(strings.TrimRight(string(out), "\x00"), "\x00") {
+		if name == "" {
+			continue
+		}
+		cmd := exec.CommandContext(ctx, "git", "cat-file", "blob", ":"+name)
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			s.Fail("git-staged: %s: %v", name, err)
+			continue
+		}
+		if err := cmd.Start(); err != nil {
+			s.Fail("git-staged: %s: %v", name, err)
+			continue
+		}
+		s.File(w, "git-staged", name, stdout)
+		if err := cmd.Wait(); err != nil {
+			s.Fail("git-staged: %s: %v", name, err)
+		}
+	}
+}
