@@ -20,7 +20,7 @@ func main() { os.Exit(Main(os.Args[1:])) }
 
 // subcommands are recognised only as the first argument, so
 // `inject -- lint` and `inject --dir d check` run programs named lint and check.
-var subcommands = []func() *cobra.Command{newCheckCommand, newPolicyCommand, newVersionCommand, newWaitCommand}
+var subcommands = []func() *cobra.Command{newLintCommand, newCheckCommand, newPolicyCommand, newVersionCommand, newWaitCommand}
 
 // Main runs inject with args and returns its exit code.
 func Main(args []string) int {
