@@ -11,8 +11,8 @@ COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
 ARG VERSION=dev
-RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/inject ./cmd/inject \
- && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/broker ./cmd/broker
+RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X github.com/secretbroker/secretbroker/internal/cli.Version=${VERSION}" -o /out/inject ./cmd/inject \
+ && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X github.com/secretbroker/secretbroker/internal/cli.Version=${VERSION}" -o /out/broker ./cmd/broker
 
 FROM scratch
 COPY --from=build /out/inject /out/broker /

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"os/signal"
@@ -13,9 +11,9 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 
 	"github.com/secretbroker/secretbroker/broker"
+	"github.com/secretbroker/secretbroker/internal/cli"
 	"github.com/secretbroker/secretbroker/pipeline"
 	"github.com/secretbroker/secretbroker/spec"
 )
@@ -42,8 +40,7 @@ func newRunCommand() *cobra.Command {
 	}
 	f := c.Flags()
 	spec.AddFlags(f)
-	f.String("log-level", "info", "debug, info, warn or error")
-	f.String("log-format", "text", "text or json")
+	cli.AddLogFlags(f)
 	f.BoolVar(&once, "once", false, "resolve and write once, then exit (init container)")
 	f.String("listen", "127.0.0.1:9102", "address (host:port, or a unix socket path) for /healthz, /readyz and /metrics; \"off\" for none")
 	f.Bool("wipe-on-exit", false, "on SIGTERM overwrite and remove every file written (default: leave them for the app)")
@@ -53,25 +50,8 @@ func newRunCommand() *cobra.Command {
 	return c
 }
 
-func newLogger(f *pflag.FlagSet, w io.Writer) (*slog.Logger, error) {
-	lvl, _ := f.GetString("log-level")
-	format, _ := f.GetString("log-format")
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(lvl)); err != nil {
-		return nil, pipeline.Exit(pipeline.ExitUsage, fmt.Errorf("--log-level %q: want debug, info, warn or error", lvl))
-	}
-	opts := &slog.HandlerOptions{Level: level}
-	switch format {
-	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
-	}
-	return nil, pipeline.Exit(pipeline.ExitUsage, fmt.Errorf("--log-format %q: want text or json", format))
-}
-
 func run(cmd *cobra.Command, once bool, exitWhen string) error {
-	log, err := newLogger(cmd.Flags(), cmd.ErrOrStderr())
+	log, err := cli.NewLogger(cmd.Flags(), cmd.ErrOrStderr())
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/secretbroker/secretbroker/internal/cli"
 	"github.com/secretbroker/secretbroker/lint/lintcmd"
 	"github.com/secretbroker/secretbroker/pipeline"
 	"github.com/secretbroker/secretbroker/spec"
@@ -16,7 +17,7 @@ import (
 // newLintCommand wires `inject lint`. Lint's packages compile their rules
 // on first use, so carrying them costs inject's start-up nothing measurable.
 func newLintCommand() *cobra.Command {
-	lintcmd.Version = version
+	lintcmd.Version = cli.ResolvedVersion()
 	lintcmd.KnownSecretsLoader = knownSecrets
 	c := lintcmd.Command()
 	run := c.RunE

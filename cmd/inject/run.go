@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/secretbroker/secretbroker/internal/cli"
 	"github.com/secretbroker/secretbroker/pipeline"
 	"github.com/secretbroker/secretbroker/process"
 	"github.com/secretbroker/secretbroker/spec"
@@ -53,8 +53,7 @@ func newRunCommand() *cobra.Command {
 
 func addCommonFlags(f *pflag.FlagSet) {
 	spec.AddFlags(f)
-	f.String("log-level", "info", "debug, info, warn or error")
-	f.String("log-format", "text", "text or json")
+	cli.AddLogFlags(f)
 }
 
 type runOptions struct {
@@ -62,28 +61,10 @@ type runOptions struct {
 	watch, reloadSignal                             string
 }
 
-// newLogger builds the slog logger from --log-level and --log-format.
-func newLogger(f *pflag.FlagSet, w io.Writer) (*slog.Logger, error) {
-	lvl, _ := f.GetString("log-level")
-	format, _ := f.GetString("log-format")
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(lvl)); err != nil {
-		return nil, pipeline.Exit(pipeline.ExitUsage, fmt.Errorf("--log-level %q: want debug, info, warn or error", lvl))
-	}
-	opts := &slog.HandlerOptions{Level: level}
-	switch format {
-	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
-	}
-	return nil, pipeline.Exit(pipeline.ExitUsage, fmt.Errorf("--log-format %q: want text or json", format))
-}
-
 // loadSpec loads the declaration from the command's flags, INJECT_* and
 // the environment, logging its warnings.
 func loadSpec(cmd *cobra.Command) (*spec.Spec, error) {
-	log, err := newLogger(cmd.Flags(), cmd.ErrOrStderr())
+	log, err := cli.NewLogger(cmd.Flags(), cmd.ErrOrStderr())
 	if err != nil {
 		return nil, err
 	}
