@@ -1,13 +1,12 @@
 package main
 
 import (
-	"fmt"
 	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/secretbroker/secretbroker/internal/scripttest"
 )
 
 func TestMain(m *testing.M) {
@@ -16,69 +15,12 @@ func TestMain(m *testing.M) {
 	})
 }
 
-// scriptSetups prepare the scripts whose file name starts with the key
-// (awssm_ starts a fake Secrets Manager); scriptCmds are extra script
-// commands. Providers' *_script_test.go files add theirs in init.
+// scriptSetups and scriptCmds are filled in init by the providers'
+// *_script_test.go files (awssm_ scripts start a fake Secrets Manager).
 var (
 	scriptSetups = map[string]func(*testscript.Env) error{}
-	scriptCmds   = map[string]func(ts *testscript.TestScript, neg bool, args []string){}
+	scriptCmds   = map[string]scripttest.Cmd{}
 )
 
-// TestScripts runs the CLI behaviour in testdata/*.txtar. Each script gets
-// $SHM, a fresh directory on /dev/shm (tmpfs), and $DISK, one on the disk.
-// Secret values in scripts contain "s3cr3t"; `noleak` fails when the last
-// command's stdout or stderr (or only those named: `noleak stderr`) shows one.
-func TestScripts(t *testing.T) {
-	testscript.Run(t, testscript.Params{
-		Dir: "testdata",
-		Setup: func(e *testscript.Env) error {
-			shm, err := os.MkdirTemp("/dev/shm", "inject-script")
-			if err != nil {
-				return err
-			}
-			os.Chmod(shm, 0o755)
-			e.Defer(func() { os.RemoveAll(shm) })
-			e.Setenv("SHM", shm)
-			e.Setenv("DISK", e.WorkDir)
-			e.Setenv("XDG_RUNTIME_DIR", "")
-			name := strings.TrimPrefix(filepath.Base(e.WorkDir), "script-")
-			for prefix, setup := range scriptSetups {
-				if strings.HasPrefix(name, prefix) {
-					if err := setup(e); err != nil {
-						return err
-					}
-				}
-			}
-			return nil
-		},
-		Condition: func(cond string) (bool, error) {
-			switch cond {
-			case "root":
-				return os.Geteuid() == 0, nil
-			}
-			return false, fmt.Errorf("unknown condition %q", cond)
-		},
-		Cmds: withScriptCmds(map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"noleak": func(ts *testscript.TestScript, neg bool, args []string) {
-				files := []string{"stdout", "stderr"}
-				if len(args) > 0 {
-					files = args // the app printed its own secret on stdout
-				}
-				for _, f := range files {
-					out := ts.ReadFile(f)
-					if strings.Contains(out, "s3cr3t") {
-						ts.Fatalf("%s shows a secret value:\n%s", f, out)
-					}
-				}
-			},
-		}),
-	})
-}
-
-// withScriptCmds adds scriptCmds to cmds.
-func withScriptCmds(cmds map[string]func(ts *testscript.TestScript, neg bool, args []string)) map[string]func(ts *testscript.TestScript, neg bool, args []string) {
-	for k, v := range scriptCmds {
-		cmds[k] = v
-	}
-	return cmds
-}
+// TestScripts runs the CLI behaviour in testdata/*.txtar (see scripttest).
+func TestScripts(t *testing.T) { scripttest.Run(t, scriptSetups, scriptCmds) }
