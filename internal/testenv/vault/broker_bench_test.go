@@ -173,7 +173,8 @@ func requestKinds(c *Cluster) string {
 // the broker process's CPU per cycle (utime+stime from /proc/PID/stat),
 // its VmRSS after the cycles (and RssAnon, RssFile), bytes written per
 // cycle with nothing changed, and Vault requests per cycle. BROKER_TAGS
-// passes build tags (noonepassword_sdk, noawssm, ...) to the build.
+// passes build tags (noonepassword_sdk, noawssm, ...) to the build;
+// BROKER_GOGC and BROKER_GOMEMLIMIT set GOGC and GOMEMLIMIT for the broker.
 func BenchmarkBrokerVault200Process(b *testing.B) {
 	bin := filepath.Join(b.TempDir(), "broker")
 	args := []string{"build", "-trimpath", "-o", bin}
@@ -215,6 +216,11 @@ func BenchmarkBrokerVault200Process(b *testing.B) {
 
 	cmd := exec.Command(bin, "--config", cfg, "--dir", filepath.Join(shm, "s"), "--listen", sock, "--refresh", "1h", "--log-level", "warn")
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "VAULT_ADDR=" + c.Addr, "VAULT_CACERT=" + c.CAFile}
+	for _, k := range []string{"GOGC", "GOMEMLIMIT"} { // BROKER_GOGC=50 tunes the broker, not this process
+		if v := os.Getenv("BROKER_" + k); v != "" {
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
+	}
 	logs := &logBuf{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	mustDo(b, cmd.Start())

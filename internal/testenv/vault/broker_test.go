@@ -174,6 +174,13 @@ path "leased/brk" { capabilities = ["read"] }
 		t.Errorf("secretbroker_lease_ttl_remaining_seconds{secret=db} = %v at the end, want > 0", leaseLeft)
 	}
 	t.Logf("leased secret: %d reads (gaps %s), %d lease renewals, %.1fs of lease left at the end", len(reads), gaps(reads), renews, leaseLeft)
+	// What Vault holds: every re-read is a new lease; the provider renews
+	// the leases it read before the first delivery (its Keep), not the
+	// later ones, which expire at their TTL. Logged, not asserted.
+	if ls, err := c.Root.Logical().List("sys/leases/lookup/leased/brk/"); err == nil && ls != nil {
+		keys, _ := ls.Data["keys"].([]any)
+		t.Logf("live leases on leased/brk at the end: %d (of %d read)", len(keys), len(reads))
+	}
 
 	// Files: rot replaced once by a rename, the others untouched.
 	evMu.Lock()
