@@ -48,16 +48,17 @@ type Options struct {
 
 // Broker keeps one spec's secrets fresh in one directory.
 type Broker struct {
-	spec   *spec.Spec
-	log    *slog.Logger
-	run    *pipeline.Run
-	dir    *tmpfs.Dir
-	open   providers.Opener
-	opts   Options
-	now    func() time.Time
-	notify *Notifier
-	reg    *prometheus.Registry
-	m      *metrics
+	spec     *spec.Spec
+	log      *slog.Logger
+	run      *pipeline.Run
+	dir      *tmpfs.Dir
+	open     providers.Opener // b.provider with fetch latency metrics
+	provider providers.Opener // the providers themselves, for their optional interfaces
+	opts     Options
+	now      func() time.Time
+	notify   *Notifier
+	reg      *prometheus.Registry
+	m        *metrics
 
 	poke chan struct{}
 
@@ -78,8 +79,10 @@ type item struct {
 	failures    int
 	lastSuccess time.Time // zero until the first success
 	lastErr     string
-	leaseTTL    time.Duration
-	fetchedAt   time.Time
+	leaseTTL    time.Duration // as granted by the last read or renewal
+	fetchedAt   time.Time     // when leaseTTL was granted
+	leaseID     string
+	renewable   bool
 	missing     bool // not found upstream after having been delivered
 	skipped     bool // optional and not found
 }
@@ -136,7 +139,8 @@ func New(s *spec.Spec, log *slog.Logger, o Options) (*Broker, error) {
 		d.Close()
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
-	b.open = b.m.timedOpener(r.Opener())
+	b.provider = r.Opener() // caches: one provider per scheme for the broker's life
+	b.open = b.m.timedOpener(b.provider)
 
 	byRef := map[string]*item{}
 	for _, sec := range s.Secrets {
@@ -314,6 +318,9 @@ func (b *Broker) Cycle(ctx context.Context, all bool) error {
 		}
 	}
 	b.mu.Unlock()
+	if !all && len(b.spec.Templates) == 0 {
+		due = b.renewLeases(ctx, due)
+	}
 	if len(due) == 0 && b.delivered {
 		return nil
 	}
@@ -396,6 +403,7 @@ func (b *Broker) Cycle(ctx context.Context, all bool) error {
 		it.lastSuccess = now
 		it.fetchedAt = now
 		it.leaseTTL = got.LeaseTTL
+		it.leaseID, it.renewable = got.LeaseID, got.Renewable
 		b.schedule(it, now, jit)
 	}
 	if len(b.spec.Templates) > 0 && len(fails) == 0 {
@@ -515,6 +523,48 @@ func secretNames(it *item) string {
 		n[i] = s.Name
 	}
 	return strings.Join(n, ",")
+}
+
+// renewLeases renews the due items that hold a renewable lease, when their
+// provider can (providers.LeaseRenewer): the credential and its file stay
+// as they are, and the next renewal is due at 2/3 of the new TTL. It returns
+// the items that must be re-read: those without a lease, and those whose
+// renewal failed or no longer extends the lease (its max TTL is near).
+func (b *Broker) renewLeases(ctx context.Context, due []*item) []*item {
+	var reread []*item
+	for _, it := range due {
+		b.mu.Lock()
+		id, renewable, expires := it.leaseID, it.renewable, it.fetchedAt.Add(it.leaseTTL)
+		b.mu.Unlock()
+		if id == "" || !renewable {
+			reread = append(reread, it)
+			continue
+		}
+		p, err := b.provider(ctx, it.ref.Scheme)
+		r, ok := p.(providers.LeaseRenewer)
+		if err != nil || !ok {
+			reread = append(reread, it)
+			continue
+		}
+		ttl, err := r.RenewLease(ctx, id)
+		now := b.now()
+		if err != nil || !now.Add(ttl).After(expires.Add(time.Second)) {
+			reason := "it reaches its max TTL"
+			if err != nil {
+				reason = "renewal failed: " + err.Error()
+			}
+			b.log.Info("lease not extended; re-reading the secret", "ref", it.ref.Raw, "why", reason)
+			reread = append(reread, it)
+			continue
+		}
+		b.mu.Lock()
+		it.leaseTTL, it.fetchedAt = ttl, now
+		it.lastSuccess = now
+		it.next = now.Add(ttl * 2 / 3)
+		b.mu.Unlock()
+		b.log.Debug("lease renewed", "ref", it.ref.Raw, "ttl", ttl.String())
+	}
+	return reread
 }
 
 // schedule sets the next read: refresh with the cycle's jitter, or sooner

@@ -23,6 +23,8 @@ type leased struct {
 	reads                  map[string]int
 	handoffs, keeps, close int
 	supervised             bool
+	renewTTL               time.Duration // what RenewLease grants; 0: renewal fails
+	renewals               int
 }
 
 var lease = &leased{reads: map[string]int{}}
@@ -60,6 +62,16 @@ func (l *leased) Keep(ctx context.Context) {
 	l.keeps++
 	l.mu.Unlock()
 	<-ctx.Done()
+}
+
+func (l *leased) RenewLease(_ context.Context, id string) (time.Duration, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.renewTTL == 0 {
+		return 0, fmt.Errorf("lease %s cannot be renewed here", id)
+	}
+	l.renewals++
+	return l.renewTTL, nil
 }
 
 func (l *leased) Close(context.Context) error {
@@ -130,5 +142,48 @@ secretbroker_lease_ttl_remaining_seconds{secret="db"} 60
 	}
 	if lease.close != 1 {
 		t.Fatalf("Close calls = %d, want 1 with wipe_on_exit", lease.close)
+	}
+}
+
+// A renewable lease is renewed at 2/3 of its TTL, keeping the credential and
+// its file; only when renewal stops extending it (the max TTL is near) is
+// the secret read again.
+func TestLeaseRenewedUntilMaxTTLThenReRead(t *testing.T) {
+	lease.mu.Lock()
+	lease.reads, lease.renewals, lease.renewTTL = map[string]int{}, 0, 90*time.Second
+	lease.mu.Unlock()
+	defer func() { lease.mu.Lock(); lease.renewTTL = 0; lease.mu.Unlock() }()
+	f := newFixture(t, "a: alpha-fake\n", "a")
+	ref, _ := providers.ParseRef("vault://database/creds/app")
+	f.s.Secrets = append(f.s.Secrets, spec.Secret{Name: "db", Ref: ref, Mode: 0o400})
+	f.s.Refresh = 5 * time.Minute
+	b := f.broker(Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := b.Cycle(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ { // three renewals, each 61s after the last
+		f.advance(61 * time.Second)
+		if err := b.Cycle(ctx, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lease.mu.Lock()
+	reads, renewals := lease.reads["vault://database/creds/app"], lease.renewals
+	lease.mu.Unlock()
+	if reads != 1 || renewals != 3 || f.read("db") != "user-1-fake" {
+		t.Fatalf("reads=%d renewals=%d db=%q; want 1 read, 3 renewals, the first credential kept", reads, renewals, f.read("db"))
+	}
+	// Near the max TTL Vault grants less than what is left: re-read.
+	lease.mu.Lock()
+	lease.renewTTL = 10 * time.Second
+	lease.mu.Unlock()
+	f.advance(61 * time.Second)
+	if err := b.Cycle(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.read("db"); got != "user-2-fake" {
+		t.Fatalf("db = %q after the lease stopped extending, want a fresh credential", got)
 	}
 }

@@ -81,3 +81,12 @@ type Lifecycle interface {
 type EnvConsumer interface {
 	ConsumedEnv() []string
 }
+
+// LeaseRenewer is implemented by providers whose secrets carry renewable
+// leases (Vault dynamic secrets). The broker renews such a lease at about
+// 2/3 of its TTL, keeping the same credential (and the same file), and
+// re-reads the secret only when renewal fails or no longer extends the
+// lease, which is when its max TTL is near.
+type LeaseRenewer interface {
+	RenewLease(ctx context.Context, leaseID string) (ttl time.Duration, err error)
+}

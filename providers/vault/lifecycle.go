@@ -214,3 +214,16 @@ func (p *Provider) revokeLogin(ctx context.Context, why string) error {
 }
 
 var _ providers.Lifecycle = (*Provider)(nil)
+
+// RenewLease renews one lease and returns the TTL Vault granted; the broker
+// uses it (providers.LeaseRenewer) to keep a dynamic credential rather than
+// replace it on every refresh.
+func (p *Provider) RenewLease(ctx context.Context, leaseID string) (time.Duration, error) {
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
+	s, err := p.client.Sys().RenewWithContext(ctx, leaseID, 0)
+	if err != nil || s == nil {
+		return 0, errOr(err)
+	}
+	return time.Duration(s.LeaseDuration) * time.Second, nil
+}

@@ -22,8 +22,9 @@ import (
 //
 // with refresh 2s, for about 8s after the first delivery. It checks, from
 // what Vault's HTTP handler saw and from inotify on the directory, that
-// the leased secret is read again before each lease expires and that the
-// provider renews the lease; that the rotated value reaches its file by one
+// the leased secret is read once and its lease renewed before each expiry
+// (the broker keeps the credential; it re-reads only near the max TTL),
+// leaving exactly one live lease; that the rotated value reaches its file by one
 // rename over it (no write into the file in place, no other change); and
 // that the unchanged secrets, read again every cycle, cause no write at all.
 func TestBrokerVaultLeaseAndRotation(t *testing.T) {
@@ -154,32 +155,29 @@ path "leased/brk" { capabilities = ["read"] }
 	<-sampled
 	time.Sleep(100 * time.Millisecond) // let inotify deliver the last events
 
-	// The leased secret: read at first delivery and again before each
-	// lease's TTL ran out (the broker's schedule is 2/3 of the TTL).
+	// The leased secret: read once, at first delivery; from then on the
+	// broker renews its lease at 2/3 of the TTL (providers.LeaseRenewer)
+	// instead of replacing the credential, since the lease is far from its
+	// max TTL.
 	mu.Lock()
 	reads, renews := append([]time.Time(nil), readAt...), len(renewedAt)
 	mu.Unlock()
-	if len(reads) < 3 {
-		t.Fatalf("leased secret read %d times in ~8s with a %v TTL, want at least 3:\n%s", len(reads), ttl, c.Requests.Summary())
+	if len(reads) != 1 {
+		t.Errorf("leased secret read %d times in ~8s, want 1 (renewed, not re-read):\n%s", len(reads), c.Requests.Summary())
 	}
-	for i := 1; i < len(reads); i++ {
-		if gap := reads[i].Sub(reads[i-1]); gap >= ttl {
-			t.Errorf("leased read %d came %v after the previous one: the lease (TTL %v) had expired", i, gap.Round(10*time.Millisecond), ttl)
-		}
-	}
-	if renews < 1 {
-		t.Errorf("no lease renewal (%s) while the broker ran:\n%s", renew, c.Requests.Summary())
+	if renews < 2 {
+		t.Errorf("%d lease renewals (%s) in ~8s with a %v TTL, want at least 2:\n%s", renews, renew, ttl, c.Requests.Summary())
 	}
 	if leaseLeft <= 0 {
 		t.Errorf("secretbroker_lease_ttl_remaining_seconds{secret=db} = %v at the end, want > 0", leaseLeft)
 	}
-	t.Logf("leased secret: %d reads (gaps %s), %d lease renewals, %.1fs of lease left at the end", len(reads), gaps(reads), renews, leaseLeft)
-	// What Vault holds: every re-read is a new lease; the provider renews
-	// the leases it read before the first delivery (its Keep), not the
-	// later ones, which expire at their TTL. Logged, not asserted.
-	if ls, err := c.Root.Logical().List("sys/leases/lookup/leased/brk/"); err == nil && ls != nil {
-		keys, _ := ls.Data["keys"].([]any)
-		t.Logf("live leases on leased/brk at the end: %d (of %d read)", len(keys), len(reads))
+	t.Logf("leased secret: %d read, %d lease renewals, %.1fs of lease left at the end", len(reads), renews, leaseLeft)
+	ls, err := c.Root.Logical().List("sys/leases/lookup/leased/brk/")
+	if err != nil || ls == nil {
+		t.Fatalf("listing the leases: %v", err)
+	}
+	if keys, _ := ls.Data["keys"].([]any); len(keys) != 1 {
+		t.Errorf("live leases on leased/brk at the end: %d, want exactly 1", len(keys))
 	}
 
 	// Files: rot replaced once by a rename, the others untouched.
