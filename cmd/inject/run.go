@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
@@ -131,13 +132,19 @@ func (o *runOptions) run(cmd *cobra.Command, args []string) error {
 		printPlan(cmd.OutOrStdout(), r, s)
 		return nil
 	}
-	// The app's path is checked before anything is fetched, so a typo in the
-	// command costs no provider call; 126/127 still win over nothing else.
 	d, err := r.OpenDir()
 	if err != nil {
 		return err
 	}
 	defer d.Close()
+	// Until the app starts, any failure releases what the providers hold
+	// alive (a Vault login token, dynamic-secret leases): nothing will use it.
+	handedOff := false
+	defer func() {
+		if !handedOff {
+			releaseProviders(r, log)
+		}
+	}()
 	interrupted := func() error {
 		if sig := caught(); sig != 0 {
 			n := len(d.Written())
@@ -184,11 +191,14 @@ func (o *runOptions) run(cmd *cobra.Command, args []string) error {
 		d.Wipe()
 		return pipeline.Exit(pipeline.ExitUsage, err)
 	}
+	handedOff = true // from here the app (or supervise's own cleanup) owns them
 	if !o.supervise {
 		stop()
 		signal.Reset()
 		d.Close()
-		return process.Exec(path, args, env)
+		err := process.Exec(path, args, env) // returns only on failure
+		releaseProviders(r, log)
+		return err
 	}
 	stop()
 	code, err := superviseWatch(watch)(path, args, env, process.SuperviseOptions{
@@ -200,11 +210,7 @@ func (o *runOptions) run(cmd *cobra.Command, args []string) error {
 			}
 		},
 	})
-	for _, l := range r.Lifecycles() {
-		if cerr := l.Close(context.Background()); cerr != nil {
-			log.Warn("cannot release provider resources", "err", cerr)
-		}
-	}
+	releaseProviders(r, log)
 	if werr := d.Wipe(); werr != nil {
 		log.Error("cannot remove secret files", "err", werr)
 	}
@@ -212,6 +218,15 @@ func (o *runOptions) run(cmd *cobra.Command, args []string) error {
 		return err
 	}
 	return exitQuietly(code)
+}
+
+// releaseProviders revokes what the opened providers own (Lifecycle.Close).
+func releaseProviders(r *pipeline.Run, log *slog.Logger) {
+	for _, l := range r.Lifecycles() {
+		if err := l.Close(context.Background()); err != nil {
+			log.Warn("cannot release provider resources", "err", err)
+		}
+	}
 }
 
 // printPlan prints --dry-run's table: what would be fetched and written,
