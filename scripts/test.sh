@@ -12,6 +12,8 @@ need() { # need COMMAND DEBIAN-PACKAGE
 }
 command -v go >/dev/null || { echo "Go is required: https://go.dev/doc/install" >&2; exit 1; }
 need mkfifo coreutils
+need ps procps
+need script bsdutils
 need docker docker.io
 need docker-compose docker-compose   # examples/compose end-to-end test
 
