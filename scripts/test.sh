@@ -14,6 +14,7 @@ command -v go >/dev/null || { echo "Go is required: https://go.dev/doc/install" 
 need mkfifo coreutils
 need ps procps
 need script bsdutils
+need git git
 need docker docker.io
 need docker-compose docker-compose   # examples/compose end-to-end test
 
