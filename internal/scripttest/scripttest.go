@@ -3,12 +3,17 @@
 // $DISK, one on the disk; the [root] condition; and the `noleak` command.
 // Secret values in scripts contain "s3cr3t"; `noleak` fails when the last
 // command's stdout or stderr (or only those named: `noleak stderr`) shows one.
+// `exits N CMD ARGS...` runs CMD as exec does and fails unless it exits
+// with exactly N (testscript's `! exec` only knows non-zero).
 package scripttest
 
 import (
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -22,7 +27,7 @@ type Cmd = func(ts *testscript.TestScript, neg bool, args []string)
 // starts with the key (awssm_ starts a fake Secrets Manager); cmds are
 // extra script commands.
 func Run(t *testing.T, setups map[string]func(*testscript.Env) error, cmds map[string]Cmd) {
-	all := map[string]Cmd{"noleak": noleak}
+	all := map[string]Cmd{"noleak": noleak, "exits": exits}
 	for k, v := range cmds {
 		all[k] = v
 	}
@@ -67,5 +72,27 @@ func noleak(ts *testscript.TestScript, neg bool, args []string) {
 		if out := ts.ReadFile(f); strings.Contains(out, "s3cr3t") {
 			ts.Fatalf("%s shows a secret value:\n%s", f, out)
 		}
+	}
+}
+
+func exits(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: exits CODE COMMAND [ARGS...]")
+	}
+	want, err := strconv.Atoi(args[0])
+	if err != nil {
+		ts.Fatalf("exits: bad code %q", args[0])
+	}
+	err = ts.Exec(args[1], args[2:]...)
+	got := 0
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		got = ee.ExitCode()
+	case err != nil:
+		ts.Fatalf("exits: %v", err)
+	}
+	if got != want {
+		ts.Fatalf("%s exited %d, want %d", args[1], got, want)
 	}
 }
