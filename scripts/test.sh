@@ -19,6 +19,12 @@ need docker docker.io
 need docker-compose docker-compose   # examples/compose end-to-end test
 
 if ! docker info >/dev/null 2>&1; then
+  # A fresh machine may have the engine installed but not started.
+  if [ "$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi
+  $SUDO systemctl start docker >/dev/null 2>&1 || $SUDO service docker start >/dev/null 2>&1 || true
+  for _ in $(seq 20); do docker info >/dev/null 2>&1 && break; sleep 1; done
+fi
+if ! docker info >/dev/null 2>&1; then
   if [ "${CI:-}" = true ]; then
     echo "docker info fails: the container tests need a running Docker Engine under CI" >&2
     exit 1
