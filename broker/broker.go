@@ -200,10 +200,8 @@ func (b *Broker) Run(ctx context.Context) error {
 		defer b.dir.Close()
 		err := b.Cycle(ctx, true)
 		if err == nil {
-			for _, l := range b.run.Lifecycles() {
-				if herr := l.Handoff(ctx, false); herr != nil {
-					return pipeline.Exit(pipeline.ExitProvider, herr)
-				}
+			if herr := b.run.Handoff(ctx, false); herr != nil {
+				return pipeline.Exit(pipeline.ExitProvider, herr)
 			}
 		}
 		return err
@@ -274,13 +272,7 @@ func (b *Broker) shutdown() error {
 		return nil
 	}
 	var errs []error
-	for _, l := range b.run.Lifecycles() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		if err := l.Close(ctx); err != nil {
-			b.log.Warn("cannot release provider resources", "err", err)
-		}
-		cancel()
-	}
+	b.run.Release()
 	if err := b.dir.Wipe(); err != nil {
 		errs = append(errs, err)
 		b.log.Error("cannot remove secret files", "err", err)
@@ -441,12 +433,10 @@ func (b *Broker) Cycle(ctx context.Context, all bool) error {
 		b.log.Info("secrets delivered", "count", len(b.spec.Secrets)+len(b.spec.Templates), "dir", b.dir.Path)
 		if !b.opts.Once && !b.kept {
 			b.kept = true
-			for _, l := range b.run.Lifecycles() {
-				if err := l.Handoff(ctx, true); err != nil {
-					b.log.Warn("provider handoff failed", "err", err)
-				}
-				go l.Keep(ctx)
+			if err := b.run.Handoff(ctx, true); err != nil {
+				b.log.Warn("provider handoff failed", "err", err)
 			}
+			b.run.Keep(ctx)
 		}
 	}
 	if len(replaced) > 0 {

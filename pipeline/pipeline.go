@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/secretbroker/secretbroker/policy"
 	"github.com/secretbroker/secretbroker/process"
@@ -202,9 +203,6 @@ func (r *Run) Fetch(ctx context.Context) error {
 	return nil
 }
 
-// Providers are the providers Fetch opened.
-func (r *Run) Providers() map[string]providers.Provider { return r.opened }
-
 // Write checks sizes against the policy (77), then writes every secret and
 // template (73). On any failure it removes what it wrote.
 func (r *Run) Write(d *tmpfs.Dir) error {
@@ -305,6 +303,44 @@ func (r *Run) Lifecycles() []providers.Lifecycle {
 	}
 	return out
 }
+
+// Handoff tells every provider that holds something alive that the app is
+// about to start (Lifecycle.Handoff): a Vault login token no lease needs is
+// revoked there. supervised says whether inject (or the broker) stays to
+// renew leases. Every provider is told; the errors come back together.
+func (r *Run) Handoff(ctx context.Context, supervised bool) error {
+	var errs []error
+	for _, l := range r.Lifecycles() {
+		if err := l.Handoff(ctx, supervised); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Keep starts every provider's lease and token renewals (Lifecycle.Keep);
+// they stop when ctx ends.
+func (r *Run) Keep(ctx context.Context) {
+	for _, l := range r.Lifecycles() {
+		go l.Keep(ctx)
+	}
+}
+
+// Release revokes what the providers own (Lifecycle.Close): their login
+// tokens and leases. Each provider gets its own bound; failures are logged,
+// since there is nothing left to fail.
+func (r *Run) Release() {
+	for _, l := range r.Lifecycles() {
+		ctx, cancel := context.WithTimeout(context.Background(), releaseTimeout)
+		if err := l.Close(ctx); err != nil {
+			r.Log.Warn("cannot release provider resources", "err", err)
+		}
+		cancel()
+	}
+}
+
+// releaseTimeout bounds one provider's Close.
+const releaseTimeout = 10 * time.Second
 
 // WipeValues zeroes the fetched values held in memory.
 func (r *Run) WipeValues() {

@@ -31,13 +31,7 @@ func newCheckCommand() *cobra.Command {
 			res := r.Resolve(context.Background())
 			// Release what providers hold alive (a Vault login token,
 			// dynamic-secret leases): check delivers nothing that needs them.
-			defer func() {
-				for _, l := range r.Lifecycles() {
-					if err := l.Close(context.Background()); err != nil {
-						r.Log.Warn("cannot release provider resources", "err", err)
-					}
-				}
-			}()
+			defer r.Release()
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			failed := 0
 			for _, sec := range s.Secrets {

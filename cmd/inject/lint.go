@@ -58,11 +58,7 @@ func knownSecrets(ctx context.Context, specPath string) ([]lintcmd.KnownSecret, 
 	if err := r.Fetch(ctx); err != nil {
 		return nil, fmt.Errorf("--known-secrets %s: %w", specPath, err)
 	}
-	defer func() {
-		for _, l := range r.Lifecycles() {
-			_ = l.Close(context.Background())
-		}
-	}()
+	defer r.Release()
 	var out []lintcmd.KnownSecret
 	for _, d := range r.Delivered {
 		if !d.Skipped {

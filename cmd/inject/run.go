@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
@@ -142,7 +141,7 @@ func (o *runOptions) run(cmd *cobra.Command, args []string) error {
 	handedOff := false
 	defer func() {
 		if !handedOff {
-			releaseProviders(r, log)
+			r.Release()
 		}
 	}()
 	interrupted := func() error {
@@ -180,11 +179,9 @@ func (o *runOptions) run(cmd *cobra.Command, args []string) error {
 		return err
 	}
 	log.Info("secrets delivered", "count", len(d.Written()), "dir", d.Path)
-	for _, l := range r.Lifecycles() {
-		if err := l.Handoff(ctx, o.supervise); err != nil {
-			d.Wipe()
-			return pipeline.Exit(pipeline.ExitProvider, err)
-		}
+	if err := r.Handoff(ctx, o.supervise); err != nil {
+		d.Wipe()
+		return pipeline.Exit(pipeline.ExitProvider, err)
 	}
 	r.WipeValues()
 	if err := process.DropPrivileges(s.User); err != nil {
@@ -197,20 +194,16 @@ func (o *runOptions) run(cmd *cobra.Command, args []string) error {
 		signal.Reset()
 		d.Close()
 		err := process.Exec(path, args, env) // returns only on failure
-		releaseProviders(r, log)
+		r.Release()
 		return err
 	}
 	stop()
 	code, err := superviseWatch(watch)(path, args, env, process.SuperviseOptions{
 		SignalGroup: o.signalGroup,
 		Logger:      log,
-		Started: func(ctx context.Context, pid int) {
-			for _, l := range r.Lifecycles() {
-				go l.Keep(ctx)
-			}
-		},
+		Started:     func(ctx context.Context, pid int) { r.Keep(ctx) },
 	})
-	releaseProviders(r, log)
+	r.Release()
 	if werr := d.Wipe(); werr != nil {
 		log.Error("cannot remove secret files", "err", werr)
 	}
@@ -218,15 +211,6 @@ func (o *runOptions) run(cmd *cobra.Command, args []string) error {
 		return err
 	}
 	return exitQuietly(code)
-}
-
-// releaseProviders revokes what the opened providers own (Lifecycle.Close).
-func releaseProviders(r *pipeline.Run, log *slog.Logger) {
-	for _, l := range r.Lifecycles() {
-		if err := l.Close(context.Background()); err != nil {
-			log.Warn("cannot release provider resources", "err", err)
-		}
-	}
 }
 
 // printPlan prints --dry-run's table: what would be fetched and written,
