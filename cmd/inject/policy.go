@@ -16,7 +16,8 @@ import (
 // commands; each provider's policy_<name>.go appends its own in init.
 var policySubcommands []func() *cobra.Command
 
-// Auditor compares a provider's live credential with what the spec needs.
+// Auditor compares a provider's live credential with what the spec needs,
+// within ctx (which carries --timeout).
 // broader is true when the credential can do more than the spec needs.
 type Auditor func(ctx context.Context, s *spec.Spec, stdout, stderr io.Writer) (broader bool, err error)
 
@@ -53,7 +54,9 @@ func newPolicyCommand() *cobra.Command {
 					continue
 				}
 				ran++
-				b, err := a(cmd.Context(), s, cmd.OutOrStdout(), cmd.ErrOrStderr())
+				ctx, cancel := context.WithTimeout(cmd.Context(), s.Timeout) // --timeout bounds each audit
+				b, err := a(ctx, s, cmd.OutOrStdout(), cmd.ErrOrStderr())
+				cancel()
 				if err != nil {
 					return pipeline.Exit(pipeline.ExitProvider, fmt.Errorf("%s audit: %w", sc, err))
 				}

@@ -21,11 +21,6 @@ func init() {
 
 // auditAWS probes the live AWS credential (see awssm.Audit).
 func auditAWS(ctx context.Context, s *spec.Spec, stdout, stderr io.Writer) (bool, error) {
-	if s.Timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, s.Timeout)
-		defer cancel()
-	}
 	sm, id, region, err := awssm.NewAudit(ctx, s.ProviderEnv(awssm.Block))
 	if err != nil {
 		return false, err

@@ -28,11 +28,6 @@ func init() {
 		}
 	})
 	auditors["op"] = func(ctx context.Context, s *spec.Spec, stdout, _ io.Writer) (bool, error) {
-		if s.Timeout > 0 {
-			var cancel context.CancelFunc
-			ctx, cancel = context.WithTimeout(ctx, s.Timeout)
-			defer cancel()
-		}
 		rep, err := onepassword.Audit(ctx, s.ProviderEnv("onepassword"), s.Refs())
 		if err != nil {
 			return false, err

@@ -22,11 +22,6 @@ func init() {
 
 // auditVault checks the live Vault token (see vault.AuditFor).
 func auditVault(ctx context.Context, s *spec.Spec, stdout, _ io.Writer) (bool, error) {
-	if s.Timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, s.Timeout)
-		defer cancel()
-	}
 	return vault.AuditFor(ctx, s.ProviderEnv(vault.Block), s.Refs(), stdout)
 }
 
@@ -43,12 +38,8 @@ func newPolicyVaultCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ctx := cmd.Context()
-			if s.Timeout > 0 {
-				var cancel context.CancelFunc
-				ctx, cancel = context.WithTimeout(ctx, s.Timeout)
-				defer cancel()
-			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), s.Timeout) // mount lookups
+			defer cancel()
 			hcl, notes, err := vault.PolicyFor(ctx, s.ProviderEnv(vault.Block), s.Refs())
 			if err != nil {
 				code := pipeline.ExitProvider

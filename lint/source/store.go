@@ -79,7 +79,3 @@ func (t *tarStore) open(name string) (io.ReadCloser, error) {
 	return io.NopCloser(io.NewSectionReader(t.f, e[0], e[1])), nil
 }
 
-func (t *tarStore) has(name string) bool {
-	_, ok := t.entries[path.Clean("/"+name)]
-	return ok
-}
