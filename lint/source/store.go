@@ -78,4 +78,3 @@ func (t *tarStore) open(name string) (io.ReadCloser, error) {
 	}
 	return io.NopCloser(io.NewSectionReader(t.f, e[0], e[1])), nil
 }
-
