@@ -30,7 +30,7 @@ import (
 )
 
 // ReadyMarker is the file written after the first complete delivery.
-const ReadyMarker = ".ready"
+const ReadyMarker = tmpfs.ReadyMarker
 
 // Options tunes a Broker beyond what the spec says.
 type Options struct {

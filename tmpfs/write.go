@@ -39,6 +39,10 @@ func (d *Dir) Write(name string, data []byte, mode fs.FileMode) error {
 	return d.write(name, data, mode)
 }
 
+// ReadyMarker is the file the broker writes after its first complete
+// delivery, and that `inject wait` and `broker healthcheck` look for.
+const ReadyMarker = ".ready"
+
 // WriteMarker writes a dot-file such as .ready, which CheckName forbids for
 // secrets so that markers and secrets never share a name.
 func (d *Dir) WriteMarker(name string, data []byte) error {

@@ -10,11 +10,8 @@ import (
 
 	"github.com/secretbroker/secretbroker/pipeline"
 	"github.com/secretbroker/secretbroker/spec"
+	"github.com/secretbroker/secretbroker/tmpfs"
 )
-
-// readyMarker is what the broker writes after its first complete delivery
-// (broker.ReadyMarker; inject does not link the broker).
-const readyMarker = ".ready"
 
 // newWaitCommand blocks until the broker's first delivery: DIR/.ready
 // exists. It exits 75 when --timeout passes first.
@@ -34,7 +31,7 @@ func newWaitCommand() *cobra.Command {
 			if timeout <= 0 {
 				return pipeline.Exit(pipeline.ExitUsage, fmt.Errorf("--timeout must be positive"))
 			}
-			marker := filepath.Join(dir, readyMarker)
+			marker := filepath.Join(dir, tmpfs.ReadyMarker)
 			deadline := time.Now().Add(timeout)
 			for {
 				if _, err := os.Stat(marker); err == nil {
