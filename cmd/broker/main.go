@@ -17,7 +17,11 @@ func main() { os.Exit(Main(os.Args[1:])) }
 // Main runs broker with args and returns its exit code. Subcommands count
 // only as the first argument.
 func Main(args []string) int {
-	return cli.Main("broker", args, os.Stderr, newRunCommand,
-		newHealthcheckCommand,
-		func() *cobra.Command { return cli.VersionCommand("broker") })
+	return cli.Main("broker", args, os.Stderr, newRunCommand, subcommands)
+}
+
+// subcommands are looked up by the first argument only.
+var subcommands = map[string]func() *cobra.Command{
+	"healthcheck": newHealthcheckCommand,
+	"version":     func() *cobra.Command { return cli.VersionCommand("broker") },
 }

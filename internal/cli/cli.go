@@ -23,16 +23,16 @@ import (
 // recognised only as the first argument (so `inject --dir d check` and
 // `inject -- lint` run programs named check and lint); anything else goes
 // to the root command newRoot builds.
-func Main(name string, args []string, stderr io.Writer, newRoot func() *cobra.Command, subcommands ...func() *cobra.Command) int {
+//
+// Only the command that runs is built: the ENTRYPOINT path constructs no
+// subcommand (lint's has many flags).
+func Main(name string, args []string, stderr io.Writer, newRoot func() *cobra.Command, subcommands map[string]func() *cobra.Command) int {
 	process.Harden()
 	var cmd *cobra.Command
 	if len(args) > 0 {
-		for _, mk := range subcommands {
-			if c := mk(); c.Name() == args[0] {
-				cmd = &cobra.Command{Use: name, SilenceErrors: true, SilenceUsage: true}
-				cmd.AddCommand(c)
-				break
-			}
+		if mk, ok := subcommands[args[0]]; ok {
+			cmd = &cobra.Command{Use: name, SilenceErrors: true, SilenceUsage: true}
+			cmd.AddCommand(mk())
 		}
 	}
 	if cmd == nil {
