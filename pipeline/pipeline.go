@@ -232,8 +232,9 @@ func (r *Run) Write(d *tmpfs.Dir) error {
 			return fail(Exit(ExitDir, err))
 		}
 	}
+	lookup := r.secretLookup()
 	for _, t := range r.Spec.Templates {
-		out, err := r.render(t)
+		out, err := spec.Render(t, lookup)
 		if err != nil {
 			return fail(Exit(ExitUsage, fmt.Errorf("%s (%s): %v", t.Where, t.Source, err)))
 		}
@@ -349,12 +350,13 @@ func (r *Run) WipeValues() {
 	}
 }
 
-func (r *Run) render(t spec.Template) ([]byte, error) {
+// secretLookup gives templates the delivered values by secret name.
+func (r *Run) secretLookup() func(name string) ([]byte, error) {
 	values := map[string]Delivered{}
 	for _, x := range r.Delivered {
 		values[x.Secret.Name] = x
 	}
-	return spec.Render(t, func(name string) ([]byte, error) {
+	return func(name string) ([]byte, error) {
 		x, ok := values[name]
 		switch {
 		case !ok:
@@ -363,5 +365,5 @@ func (r *Run) render(t spec.Template) ([]byte, error) {
 			return nil, fmt.Errorf("secret %q is optional and was not found", name)
 		}
 		return x.Value.Reveal(), nil
-	})
+	}
 }

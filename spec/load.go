@@ -119,7 +119,8 @@ func Load(flags *pflag.FlagSet) (*Spec, error) {
 	}
 
 	s.Dir = v.GetString("dir")
-	s.DirIsSet = v.IsSet("dir") && (flagChanged(flags, "dir") || v.InConfig("dir") || os.Getenv("INJECT_DIR") != "")
+	// Chosen by the user (flag, INJECT_DIR or the file), not the default.
+	s.DirIsSet = flagChanged(flags, "dir") || v.InConfig("dir") || os.Getenv("INJECT_DIR") != ""
 	if !filepath.IsAbs(s.Dir) {
 		probs.add("dir", "%q is not an absolute path", s.Dir)
 	}
