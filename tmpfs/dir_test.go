@@ -210,3 +210,27 @@ func TestMount(t *testing.T) {
 		t.Fatal("no tmpfs at the directory")
 	}
 }
+
+// A fallback directory someone else made is refused, even with mode 0700.
+func TestFallbackOwnedBySomeoneElse(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root to make a directory owned by another user")
+	}
+	xdg := shmDir(t)
+	planted := filepath.Join(xdg, "secretbroker")
+	os.Mkdir(planted, 0o700)
+	os.Chown(planted, 1000, 1000)
+	t.Setenv("XDG_RUNTIME_DIR", xdg)
+	missing := filepath.Join(t.TempDir(), "missing", "secretbroker")
+	d, err := Open(missing, Options{Fallback: true})
+	if err == nil {
+		defer d.Close()
+		if d.Path == planted {
+			t.Fatal("accepted a fallback directory owned by uid 1000")
+		}
+		return // fell through to /dev/shm/secretbroker-0
+	}
+	if !strings.Contains(err.Error(), "someone else made it") {
+		t.Fatalf("got %v", err)
+	}
+}
