@@ -39,6 +39,6 @@ status=0
 for mod in $(find . -name go.mod -not -path './.git/*' | sort); do
   dir=$(dirname "$mod")
   echo "== go test in $dir"
-  (cd "$dir" && go vet ./... && go test -count=1 ./...) || status=1
+  (cd "$dir" && go vet ./... && go test -count=1 -timeout 45m ./...) || status=1
 done
 exit $status
