@@ -89,6 +89,40 @@ func TestComposeWiring(t *testing.T) {
 	}
 
 	// The broker's declaration, as mounted, is valid for the spec loader.
+	checkBrokerConfig(t, broker, "vault")
+
+	// The images can be swapped for prebuilt ones (as the end-to-end test does).
+	p2 := loadProject(t, []string{"SECRETBROKER_IMAGE=x/broker:1", "DEMO_APP_IMAGE=x/app:1"}, "compose.yaml")
+	b2, _ := p2.GetService("broker")
+	a2, _ := p2.GetService("app")
+	if b2.Image != "x/broker:1" || a2.Image != "x/app:1" {
+		t.Fatalf("image overrides not honoured: %s %s", b2.Image, a2.Image)
+	}
+}
+
+// TestComposeFileOverride: compose.file.yaml swaps Vault for the file
+// provider and mounts ./upstream, and the result still loads.
+func TestComposeFileOverride(t *testing.T) {
+	p := loadProject(t, nil, "compose.yaml", "compose.file.yaml")
+	broker, err := p.GetService("broker")
+	if err != nil {
+		t.Fatal(err)
+	}
+	upstream := false
+	for _, v := range broker.Volumes {
+		upstream = upstream || (v.Target == "/upstream" && v.ReadOnly && filepath.Base(v.Source) == "upstream")
+	}
+	if !upstream {
+		t.Fatalf("broker does not mount ./upstream read-only at /upstream: %+v", broker.Volumes)
+	}
+	checkBrokerConfig(t, broker, "file")
+}
+
+// checkBrokerConfig loads the declaration the broker service mounts at
+// INJECT_CONFIG with the spec loader and checks it names db_password from
+// scheme, with no warning.
+func checkBrokerConfig(t *testing.T, broker types.ServiceConfig, scheme string) {
+	t.Helper()
 	cfg := ""
 	for _, v := range broker.Volumes {
 		if v.Target == env(broker, "INJECT_CONFIG") {
@@ -105,16 +139,8 @@ func TestComposeWiring(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%s: %v", cfg, err)
 	}
-	if len(s.Secrets) == 0 || s.Secrets[0].Name != "db_password" || len(s.Warnings) > 0 {
+	if len(s.Secrets) != 1 || s.Secrets[0].Name != "db_password" || s.Secrets[0].Ref.Scheme != scheme || len(s.Warnings) > 0 {
 		t.Fatalf("%s: secrets %v warnings %v", cfg, s.Secrets, s.Warnings)
-	}
-
-	// The images can be swapped for prebuilt ones (as the end-to-end test does).
-	p2 := loadProject(t, []string{"SECRETBROKER_IMAGE=x/broker:1", "DEMO_APP_IMAGE=x/app:1"}, "compose.yaml")
-	b2, _ := p2.GetService("broker")
-	a2, _ := p2.GetService("app")
-	if b2.Image != "x/broker:1" || a2.Image != "x/app:1" {
-		t.Fatalf("image overrides not honoured: %s %s", b2.Image, a2.Image)
 	}
 }
 
