@@ -54,7 +54,18 @@ func LookPath(argv0 string, env []string) (string, error) {
 	if notExec != "" {
 		return "", &StartError{Code: 126, Msg: fmt.Sprintf("%s is not executable", notExec)}
 	}
-	return "", &StartError{Code: 127, Msg: fmt.Sprintf("command %q not found on PATH=%s", argv0, path)}
+	return "", &StartError{Code: 127, Msg: fmt.Sprintf("command %q not found on PATH (%s)", argv0, shortPath(path))}
+}
+
+// shortPath is PATH for a one-line message: a long PATH (a developer's
+// has a dozen directories) hides the command name, so only the first
+// three directories are named, with how many more there are.
+func shortPath(path string) string {
+	dirs := filepath.SplitList(path)
+	if len(dirs) <= 4 {
+		return path
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(dirs[:3], string(filepath.ListSeparator)), len(dirs)-3)
 }
 
 func checkExecutable(p string) (string, error) {

@@ -61,3 +61,15 @@ func TestSuperviseMirrorsExitAndSignal(t *testing.T) {
 		t.Fatalf("with grandchild: %d %v", code, err)
 	}
 }
+
+// A long PATH is shortened in the message, so the command name stays visible.
+func TestLookPathShortensPath(t *testing.T) {
+	_, err := LookPath("chek", []string{"PATH=/a:/b:/c:/d:/e:/f"})
+	if err == nil || err.Error() != `command "chek" not found on PATH (/a:/b:/c and 3 more)` {
+		t.Fatalf("got %v", err)
+	}
+	_, err = LookPath("chek", []string{"PATH=/a:/b"})
+	if err == nil || err.Error() != `command "chek" not found on PATH (/a:/b)` {
+		t.Fatalf("got %v", err)
+	}
+}
