@@ -17,11 +17,29 @@ func main() { os.Exit(Main(os.Args[1:])) }
 // Main runs broker with args and returns its exit code. Subcommands count
 // only as the first argument.
 func Main(args []string) int {
-	return cli.Main("broker", args, os.Stderr, newRunCommand, subcommands)
+	return cli.Main("broker", args, os.Stderr, newRoot, subcommands)
+}
+
+// newRoot is the sidecar command with the help a newcomer reads first.
+func newRoot() *cobra.Command {
+	c := newRunCommand()
+	c.Long = `broker runs the inject pipeline on a schedule beside the app (a compose
+service, a Kubernetes native sidecar or init container): it keeps the secret
+files fresh in a tmpfs directory it shares with the app, marks DIR/.ready
+after the first delivery, and serves /healthz, /readyz and /metrics.
+
+SIGHUP re-reads every secret now; SIGTERM stops, leaving the files for the
+app unless --wipe-on-exit. Exit codes: 64 usage or declaration, 69 a provider
+failed (--once), 73 the directory.`
+	c.Example = `  broker --config /etc/secretbroker/broker.yaml  # keep the files fresh
+  broker --config broker.yaml --once             # init container: write, mark .ready, exit
+  broker healthcheck                             # exit 0 when the running broker is ready
+  broker completion bash > /etc/bash_completion.d/broker`
+	return c
 }
 
 // subcommands are looked up by the first argument only.
 var subcommands = map[string]func() *cobra.Command{
-	"healthcheck": newHealthcheckCommand,
-	"version":     func() *cobra.Command { return cli.VersionCommand("broker") },
+	"healthcheck": cli.WithExample(newHealthcheckCommand, "  broker healthcheck\n  broker healthcheck --dir /run/secretbroker"),
+	"version":     cli.WithExample(func() *cobra.Command { return cli.VersionCommand("broker") }, "  broker version"),
 }

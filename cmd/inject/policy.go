@@ -7,7 +7,9 @@ import (
 	"sort"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
+	"github.com/secretbroker/secretbroker/internal/cli"
 	"github.com/secretbroker/secretbroker/pipeline"
 	"github.com/secretbroker/secretbroker/spec"
 )
@@ -29,10 +31,12 @@ func newPolicyCommand() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "policy",
 		Short: "Print the minimal provider-side grant for the spec, or audit the live credentials",
+		Args:  cobra.ArbitraryArgs,
+		RunE:  cli.UnknownSubcommand, // `inject policy gcp` is 64, not help and 0
 	}
 	for _, mk := range policySubcommands {
 		sub := mk()
-		addCommonFlags(sub.Flags())
+		addPolicyFlags(sub.Flags())
 		c.AddCommand(sub)
 	}
 	audit := &cobra.Command{
@@ -71,7 +75,21 @@ func newPolicyCommand() *cobra.Command {
 			return nil
 		},
 	}
-	addCommonFlags(audit.Flags())
+	addPolicyFlags(audit.Flags())
 	c.AddCommand(audit)
 	return c
+}
+
+// policyFlags are the declaration flags the policy commands read: the
+// spec and how to reach the providers. Where the files go, who owns them
+// and how the directory is checked mean nothing to a grant, so --dir,
+// --user, --mount and --allow-disk are not offered.
+var policyFlags = []string{"config", "timeout", "strict", "log-level", "log-format"}
+
+func addPolicyFlags(f *pflag.FlagSet) {
+	all := pflag.NewFlagSet("spec", pflag.ContinueOnError)
+	addCommonFlags(all)
+	for _, name := range policyFlags {
+		f.AddFlag(all.Lookup(name))
+	}
 }

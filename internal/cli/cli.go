@@ -25,21 +25,15 @@ import (
 // to the root command newRoot builds.
 //
 // Only the command that runs is built: the ENTRYPOINT path constructs no
-// subcommand (lint's has many flags).
+// subcommand (lint's has many flags). Help, --version and shell completion
+// build the whole tree, so they list every subcommand.
 func Main(name string, args []string, stderr io.Writer, newRoot func() *cobra.Command, subcommands map[string]func() *cobra.Command) int {
 	process.Harden()
-	var cmd *cobra.Command
-	if len(args) > 0 {
-		if mk, ok := subcommands[args[0]]; ok {
-			cmd = &cobra.Command{Use: name, SilenceErrors: true, SilenceUsage: true}
-			cmd.AddCommand(mk())
-		}
+	cmd, err := build(name, args, newRoot, subcommands)
+	if err == nil {
+		cmd.SetArgs(args)
+		err = cmd.Execute()
 	}
-	if cmd == nil {
-		cmd = newRoot()
-	}
-	cmd.SetArgs(args)
-	err := cmd.Execute()
 	if err == nil {
 		return 0
 	}
@@ -112,7 +106,12 @@ func VersionCommand(name string) *cobra.Command {
 		Short: "Print the version and the providers built in",
 		Args:  cobra.NoArgs,
 		Run: func(cmd *cobra.Command, _ []string) {
-			fmt.Fprintf(cmd.OutOrStdout(), "%s %s (providers: %s)\n", name, ResolvedVersion(), strings.Join(providers.Registered(), ", "))
+			fmt.Fprintln(cmd.OutOrStdout(), versionLine(name))
 		},
 	}
+}
+
+// versionLine is what `NAME version` and `NAME --version` print.
+func versionLine(name string) string {
+	return fmt.Sprintf("%s %s (providers: %s)", name, ResolvedVersion(), strings.Join(providers.Registered(), ", "))
 }
