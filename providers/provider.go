@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
+	"strings"
 	"time"
 
 	"github.com/secretbroker/secretbroker/secret"
@@ -69,14 +71,59 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	s := e.Ref + ": " + e.Kind.String()
-	if e.Detail != "" {
-		s += ": " + e.Detail
+	s := e.Kind.String()
+	if e.Ref != "" {
+		s = e.Ref + ": " + s
 	}
-	if e.Err != nil {
-		s += ": " + e.Err.Error()
+	if t := e.tail(); t != "" {
+		s += ": " + t
 	}
 	return s
+}
+
+// tail is the message after "REF: KIND". A cause that is itself an *Error
+// of the same kind for the same (or no) reference adds only its own tail,
+// so no message reads "misconfigured: … misconfigured". A library's
+// multi-line cause is put on one line.
+func (e *Error) tail() string {
+	var parts []string
+	if e.Detail != "" {
+		parts = append(parts, e.Detail)
+	}
+	if e.Err != nil {
+		inner, ok := e.Err.(*Error)
+		switch {
+		case ok && inner.Kind == e.Kind && (inner.Ref == "" || inner.Ref == e.Ref):
+			if t := inner.tail(); t != "" {
+				parts = append(parts, t)
+			}
+		default:
+			parts = append(parts, OneLine(e.Err.Error()))
+		}
+	}
+	return strings.Join(parts, ": ")
+}
+
+// multiHeader is the first line go-multierror (used by the Vault and AWS
+// libraries) puts before its bullet list.
+var multiHeader = regexp.MustCompile(`^\d+ errors? occurred:$`)
+
+// OneLine puts a library's multi-line error message on one line, as every
+// message of ours is: "1 error occurred:\n\t* permission denied" becomes
+// "permission denied", and other line breaks become "; ".
+func OneLine(msg string) string {
+	if !strings.Contains(msg, "\n") {
+		return msg
+	}
+	var out []string
+	for _, l := range strings.Split(msg, "\n") {
+		l = strings.TrimSpace(l)
+		if l == "" || multiHeader.MatchString(l) {
+			continue
+		}
+		out = append(out, strings.TrimPrefix(l, "* "))
+	}
+	return strings.Join(out, "; ")
 }
 
 func (e *Error) Unwrap() error { return e.Err }

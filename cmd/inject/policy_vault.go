@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/spf13/cobra"
 
@@ -37,6 +38,10 @@ func newPolicyVaultCommand() *cobra.Command {
 			s, err := loadSpec(cmd)
 			if err != nil {
 				return err
+			}
+			if !slices.Contains(s.Schemes(), vault.Scheme) {
+				// As `policy aws` does: an empty policy would look like a grant.
+				return pipeline.Exit(pipeline.ExitUsage, fmt.Errorf("the spec has no vault:// reference, so it needs no Vault policy"))
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), s.Timeout) // mount lookups
 			defer cancel()

@@ -64,7 +64,7 @@ func PlanFor(ctx context.Context, refs []providers.Ref, cfg Config, client *api.
 			switch {
 			case err == nil:
 				m, found = lm, true
-			case isUnreachable(ctx, err):
+			case isUnreachable(ctx, err) || notVault(err):
 				return pl, &providers.Error{Ref: r.Raw, Kind: kindOf(ctx, err), Detail: describe(client.Address(), err, "looking up the mount of "+p), Err: cause(err)}
 			default:
 				note("lookup:"+p, fmt.Sprintf("cannot look up the mount of %s in Vault (%v); using the kv hints", p, shortErr(err)))
@@ -296,7 +296,7 @@ func PolicyFor(ctx context.Context, env providers.Env, refs []providers.Ref) (st
 		if err := p.Authenticate(ctx); err == nil {
 			client = p.Client()
 		} else {
-			notes = append(notes, "no Vault token, so mount types come from the kv hints: "+err.Error())
+			notes = append(notes, "mount types come from the kv hints, since Vault could not be asked: "+err.Error())
 		}
 	} else if cfg.Address == "" {
 		notes = append(notes, "no Vault address (VAULT_ADDR), so mount types come from the kv hints")

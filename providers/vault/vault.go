@@ -475,6 +475,9 @@ func kindOf(ctx context.Context, err error) providers.Kind {
 	if errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
 		return providers.KindTimeout
 	}
+	if notVault(err) {
+		return providers.KindConfig // something answered: the address is wrong, not the network
+	}
 	var re *api.ResponseError
 	if errors.As(err, &re) {
 		switch {
@@ -513,6 +516,9 @@ func describe(addr string, err error, doing string) string {
 	if errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Sprintf("Vault at %s did not answer before the deadline (--timeout) while %s", addr, doing)
 	}
+	if notVault(err) {
+		return fmt.Sprintf("%s answers, but not like Vault (a reply that is not Vault's JSON) while %s: check VAULT_ADDR or providers.vault.address names the Vault server (scheme, host and port, no path)", addr, doing)
+	}
 	return fmt.Sprintf("cannot reach Vault at %s while %s (check VAULT_ADDR, the network and the CA file)", addr, doing)
 }
 
@@ -520,10 +526,19 @@ func describe(addr string, err error, doing string) string {
 // one line; response errors are fully described by describe.
 func cause(err error) error {
 	var re *api.ResponseError
-	if errors.As(err, &re) {
+	if errors.As(err, &re) || notVault(err) {
 		return nil
 	}
 	return err
+}
+
+// notVault is true when a server answered with a body that is not Vault's
+// JSON (a web page, a proxy's HTML 404): VAULT_ADDR names the wrong
+// server. It is no network failure, and retrying will not help.
+func notVault(err error) bool {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	return errors.As(err, &se) || errors.As(err, &te)
 }
 
 // Authenticate sets the token: the one given (token_file, re-read each

@@ -252,3 +252,30 @@ func TestCredentialFileErrors(t *testing.T) {
 		}
 	}
 }
+
+// A server that answers with something other than Vault's JSON (a web
+// page, a proxy's HTML 404) is a wrong address, not an unreachable Vault.
+func TestNotVault(t *testing.T) {
+	for _, status := range []int{http.StatusOK, http.StatusNotFound} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "text/html")
+			w.WriteHeader(status)
+			w.Write([]byte("<html><body>It works!</body></html>"))
+		}))
+		zero := 0
+		p, err := NewWithConfig(Config{Address: srv.URL, MaxRetries: &zero}, providers.Env{Getenv: env(map[string]string{"VAULT_TOKEN": "t"})})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res := p.Fetch(context.Background(), []providers.Ref{ref(t, "vault://secret/app#k")})
+		msg := res[0].Err.Error()
+		if k := providers.KindOf(res[0].Err); k != providers.KindConfig || !strings.Contains(msg, srv.URL+" answers, but not like Vault") || strings.Contains(msg, "invalid character") || strings.Contains(msg, "\n") {
+			t.Errorf("HTTP %d with HTML: kind %v, %s", status, providers.KindOf(res[0].Err), msg)
+		}
+		_, _, err = PolicyFor(context.Background(), providers.Env{Config: map[string]any{"address": srv.URL}, Getenv: env(map[string]string{"VAULT_TOKEN": "t"})}, []providers.Ref{ref(t, "vault://secret/app#k")})
+		if err == nil || !strings.Contains(err.Error(), "not like Vault") {
+			t.Errorf("HTTP %d with HTML: policy vault: %v", status, err)
+		}
+		srv.Close()
+	}
+}
