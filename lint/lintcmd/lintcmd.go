@@ -202,6 +202,9 @@ func run(ctx context.Context, cmd *cobra.Command, o options, targets []string) e
 	}
 	var suggestions []string
 	if o.gitStaged {
+		if err := inGitWorkTree(ctx); err != nil {
+			return usage("lint: --git-staged: %v", err)
+		}
 		gitStaged(ctx, s)
 	}
 	for _, t := range targets {
@@ -251,8 +254,10 @@ func run(ctx context.Context, cmd *cobra.Command, o options, targets []string) e
 
 	kept := res.Findings[:0]
 	now := time.Now()
+	baselined := 0
 	for _, f := range res.Findings {
 		if base != nil && base.Has(f) {
+			baselined++
 			continue
 		}
 		if cfg != nil {
@@ -265,6 +270,10 @@ func run(ctx context.Context, cmd *cobra.Command, o options, targets []string) e
 		kept = append(kept, f)
 	}
 	res.Findings = kept
+	if base != nil {
+		// "no secrets found" alone would hide that the baseline did the finding away.
+		fmt.Fprintf(cmd.ErrOrStderr(), "lint: the baseline %s suppressed %d finding(s)\n", o.baseline, baselined)
+	}
 
 	var w io.Writer = cmd.OutOrStdout()
 	if o.output != "" {
@@ -339,6 +348,20 @@ func knownRules(secrets []KnownSecret, names map[string]string, warn io.Writer) 
 		}
 	}
 	return out
+}
+
+// inGitWorkTree says, as a usage error, why --git-staged has no index to
+// read: no git, or a directory outside any repository (where `git diff
+// --cached` only fails with its usage and exit status 129).
+func inGitWorkTree(ctx context.Context) error {
+	if _, err := exec.LookPath("git"); err != nil {
+		return errors.New("git is not installed")
+	}
+	if err := exec.CommandContext(ctx, "git", "rev-parse", "--is-inside-work-tree").Run(); err != nil {
+		wd, _ := os.Getwd()
+		return fmt.Errorf("%s is not inside a git work tree; run it in the repository, or scan a directory with fs:PATH", wd)
+	}
+	return nil
 }
 
 // gitStaged scans what `git commit` would record: the index's version of
