@@ -179,6 +179,7 @@ func (o *runOptions) run(cmd *cobra.Command, args []string) error {
 		return err
 	}
 	log.Info("secrets delivered", "count", len(d.Written()), "dir", d.Path)
+	cli.NoteFilesOutliveExec(log, d.Path, len(d.Written()), o.supervise)
 	if err := r.Handoff(ctx, o.supervise); err != nil {
 		d.Wipe()
 		return pipeline.Exit(pipeline.ExitProvider, err)
