@@ -49,8 +49,11 @@ func build(name string, args []string, newRoot func() *cobra.Command, subcommand
 		root.InitDefaultHelpCmd()
 		root.InitDefaultCompletionCmd()
 		for _, c := range root.Commands() {
-			if c.Name() == "completion" {
+			switch c.Name() {
+			case "completion":
 				c.Args, c.RunE = cobra.ArbitraryArgs, UnknownSubcommand // `completion tcsh` is 64
+			case "help":
+				c.RunE, c.Run = helpOrUnknown(c.Run), nil // `help nosuch` is 64, not the root's usage and 0
 			}
 		}
 	case first != "" && !strings.HasPrefix(first, "-") && !strings.Contains(first, "/"):
@@ -85,4 +88,31 @@ func mistyped(name, word string, runsPrograms bool, subcommands map[string]func(
 		return usageError{fmt.Errorf("%q is no subcommand and no program on PATH%s (to run a program of that name: %s -- %s)", word, hint, name, word)}
 	}
 	return usageError{fmt.Errorf("unknown subcommand %q%s", word, hint)}
+}
+
+// helpOrUnknown wraps cobra's help command: a topic that names no command
+// is a usage error with suggestions, as a mistyped subcommand is.
+func helpOrUnknown(help func(*cobra.Command, []string)) func(*cobra.Command, []string) error {
+	return func(c *cobra.Command, args []string) error {
+		target, rest, err := c.Root().Find(args)
+		if err == nil && len(rest) == 0 {
+			help(c, args)
+			return nil
+		}
+		if target == nil {
+			target = c.Root()
+		}
+		var names []string
+		for _, sub := range target.Commands() {
+			if sub.IsAvailableCommand() || sub.Name() == "help" {
+				names = append(names, sub.Name())
+			}
+		}
+		word := args[len(args)-len(rest)]
+		if len(rest) == 0 {
+			word = args[len(args)-1]
+		}
+		hint := didYouMean(Suggest(word, names), "`"+c.Root().Name()+" help "+strings.TrimSpace(strings.TrimPrefix(target.CommandPath(), c.Root().Name())+" %s")+"`")
+		return usageError{fmt.Errorf("help: no subcommand %q under %s%s (%s --help lists them)", word, target.CommandPath(), hint, target.CommandPath())}
+	}
 }
