@@ -6,6 +6,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	"github.com/secretbroker/secretbroker/internal/suggest"
 )
 
 // usageTemplate is cobra's, with the subcommands called subcommands, the
@@ -52,29 +54,11 @@ func flagUsages(fs *pflag.FlagSet) string {
 // makes pflag print `[=true|false]`; NoOptDefVal still marks it a switch.
 type plainBool struct{ pflag.Value }
 
-// Suggest returns the candidates close to typed, by cobra's own measure
-// (Levenshtein distance 2, or a prefix), so subcommands, flags and other
-// names are suggested alike.
-func Suggest(typed string, candidates []string) []string {
-	c := &cobra.Command{Use: "suggest", SuggestionsMinimumDistance: 2} // cobra's default when it suggests
-	for _, name := range candidates {
-		c.AddCommand(&cobra.Command{Use: name, Run: func(*cobra.Command, []string) {}})
-	}
-	return c.SuggestionsFor(typed)
-}
+// Suggest returns the candidates close to typed (see package suggest).
+func Suggest(typed string, candidates []string) []string { return suggest.Names(typed, candidates) }
 
-// didYouMean is " (did you mean X?)" for the suggestions, formatted by
-// format, or "".
-func didYouMean(suggestions []string, format string) string {
-	if len(suggestions) == 0 {
-		return ""
-	}
-	quoted := make([]string, len(suggestions))
-	for i, s := range suggestions {
-		quoted[i] = fmt.Sprintf(format, s)
-	}
-	return "; did you mean " + strings.Join(quoted, " or ") + "?"
-}
+// didYouMean is suggest.DidYouMean.
+var didYouMean = suggest.DidYouMean
 
 // suggestFlag adds "did you mean --X?" to pflag's "unknown flag: --Y",
 // from the flags of the command that refused it.
