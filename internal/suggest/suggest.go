@@ -2,11 +2,12 @@
 // "did you mean" of subcommands, flags and declaration keys. It uses
 // cobra's own matcher (the one behind cobra's "Did you mean this?"), so
 // every suggestion the programs make follows one rule: Levenshtein
-// distance 2 or less, or a prefix.
+// distance 2 or less, or a prefix either way (`enviroment` for `env`).
 package suggest
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -18,7 +19,15 @@ func Names(typed string, candidates []string) []string {
 	for _, name := range candidates {
 		c.AddCommand(&cobra.Command{Use: name, Run: func(*cobra.Command, []string) {}})
 	}
-	return c.SuggestionsFor(typed)
+	out := c.SuggestionsFor(typed)
+	for _, name := range candidates {
+		// cobra finds "env" for "en"; a key written out in full
+		// ("environment") is the other way round.
+		if len(name) >= 3 && strings.HasPrefix(strings.ToLower(typed), strings.ToLower(name)) && !slices.Contains(out, name) {
+			out = append(out, name)
+		}
+	}
+	return out
 }
 
 // DidYouMean is "; did you mean X?" for the suggestions, each formatted

@@ -7,7 +7,7 @@ import (
 
 func TestNames(t *testing.T) {
 	keys := []string{"name", "ref", "mode", "env", "expose_as", "optional"}
-	for typed, want := range map[string]string{"mod": "mode", "nmae": "name", "optinal": "optional", "exposeas": "expose_as"} {
+	for typed, want := range map[string]string{"mod": "mode", "nmae": "name", "optinal": "optional", "exposeas": "expose_as", "enviroment": "env", "references": "ref"} {
 		if got := Names(typed, keys); !slices.Contains(got, want) {
 			t.Errorf("Names(%q) = %v, want %s among them", typed, got, want)
 		}
