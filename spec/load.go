@@ -20,6 +20,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/secretbroker/secretbroker/identity"
+	"github.com/secretbroker/secretbroker/internal/suggest"
 	"github.com/secretbroker/secretbroker/providers"
 	"github.com/secretbroker/secretbroker/tmpfs"
 )
@@ -180,14 +181,18 @@ func Load(flags *pflag.FlagSet) (*Spec, error) {
 	if s.ConfigFile != "" {
 		configDir = filepath.Dir(s.ConfigFile)
 	}
-	s.loadSecrets(v.Get("secrets"), &probs, &unknown)
+	s.loadSecrets(v.Get("secrets"), &probs)
 	s.loadEnvRefs(&probs)
-	s.loadTemplates(v.Get("templates"), configDir, &probs, &unknown)
+	s.loadTemplates(v.Get("templates"), configDir, &probs)
 	s.checkCollisions(&probs)
 
 	sort.Strings(unknown)
 	for _, k := range unknown {
-		if s.Strict {
+		// A key close to a known one is a typo (`secret:` would start the
+		// app with no secrets); others may be another program's.
+		if hint := suggest.DidYouMean(suggest.Names(k, sortedKeys(knownKeys)), "%s"); hint != "" {
+			probs.add(k, "unknown key%s", hint)
+		} else if s.Strict {
 			probs.add(k, "unknown key (--strict)")
 		} else {
 			s.Warnings = append(s.Warnings, fmt.Sprintf("%s: unknown key, ignored (it may be meant for another program; --strict rejects it)", k))
@@ -303,7 +308,31 @@ func defaultEnvVar(name string) string {
 	return up + "_FILE"
 }
 
-func (s *Spec) loadSecrets(raw any, probs *Problems, unknown *[]string) {
+// unknownEntryKeys reports each key of a secret or template entry that is
+// not one of known, with a suggestion: unlike a top-level key, no other
+// program reads an entry, so `mod:` or `enviroment:` can only be a typo
+// that would silently drop a setting.
+func unknownEntryKeys(where string, item any, known map[string]bool, probs *Problems) {
+	keys := mapKeys(item)
+	sort.Strings(keys)
+	for _, k := range keys {
+		if !known[k] {
+			names := sortedKeys(known)
+			probs.add(where+"."+k, "unknown key%s (an entry takes %s)", suggest.DidYouMean(suggest.Names(k, names), "%s"), strings.Join(names, ", "))
+		}
+	}
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (s *Spec) loadSecrets(raw any, probs *Problems) {
 	if raw == nil {
 		return
 	}
@@ -314,11 +343,7 @@ func (s *Spec) loadSecrets(raw any, probs *Problems, unknown *[]string) {
 	}
 	for i, item := range list {
 		where := fmt.Sprintf("secrets[%d]", i)
-		for _, k := range mapKeys(item) {
-			if !secretKeys[k] {
-				*unknown = append(*unknown, where+"."+k)
-			}
-		}
+		unknownEntryKeys(where, item, secretKeys, probs)
 		var fsec fileSecret
 		d, _ := mapstructure.NewDecoder(&mapstructure.DecoderConfig{Result: &fsec, WeaklyTypedInput: true})
 		if err := d.Decode(item); err != nil {
@@ -394,7 +419,7 @@ func (s *Spec) IsEnvRef(val string) bool {
 	return false
 }
 
-func (s *Spec) loadTemplates(raw any, configDir string, probs *Problems, unknown *[]string) {
+func (s *Spec) loadTemplates(raw any, configDir string, probs *Problems) {
 	if raw == nil {
 		return
 	}
@@ -409,11 +434,7 @@ func (s *Spec) loadTemplates(raw any, configDir string, probs *Problems, unknown
 	}
 	for i, item := range list {
 		where := fmt.Sprintf("templates[%d]", i)
-		for _, k := range mapKeys(item) {
-			if !templateKeys[k] {
-				*unknown = append(*unknown, where+"."+k)
-			}
-		}
+		unknownEntryKeys(where, item, templateKeys, probs)
 		var ft fileTemplate
 		d, _ := mapstructure.NewDecoder(&mapstructure.DecoderConfig{Result: &ft, WeaklyTypedInput: true})
 		if err := d.Decode(item); err != nil {

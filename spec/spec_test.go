@@ -113,13 +113,39 @@ templates:
 }
 
 func TestUnknownKeys(t *testing.T) {
-	cfg := "secrets:\n  - {name: a, ref: 'vault://x', colour: red}\nrefreshh: 5m\n"
+	// A top-level key no program knows is a warning (--strict: an error):
+	// one file may serve another program too.
+	cfg := "secrets:\n  - {name: a, ref: 'vault://x'}\ncolour: red\n"
 	s, err := load(t, cfg, nil)
-	if err != nil || len(s.Warnings) != 2 {
+	if err != nil || len(s.Warnings) != 1 {
 		t.Fatalf("warnings %v, err %v", s.Warnings, err)
 	}
-	if _, err := load(t, cfg, nil, "--strict"); err == nil || !strings.Contains(err.Error(), "refreshh: unknown key (--strict)") {
+	if _, err := load(t, cfg, nil, "--strict"); err == nil || !strings.Contains(err.Error(), "colour: unknown key (--strict)") {
 		t.Fatalf("--strict: %v", err)
+	}
+	// The broker's keys are known.
+	if s, err := load(t, "refresh: 1m\nmax_staleness: 5m\nlisten: off\nwipe_on_exit: true\nsecrets: []\n", nil); err != nil || len(s.Warnings) != 0 {
+		t.Fatalf("broker keys: warnings %v, err %v", s.Warnings, err)
+	}
+	// A top-level key close to a known one is a typo: an error that says
+	// which key was meant (`secret:` would start the app with no secrets).
+	_, err = load(t, "secret:\n  - {name: a, ref: 'vault://x'}\nrefreshh: 5m\n", nil)
+	for _, want := range []string{"secret: unknown key; did you mean secrets?", "refreshh: unknown key; did you mean refresh?"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("want %q in %v", want, err)
+		}
+	}
+	// Inside an entry every unknown key is an error: no other program reads it.
+	_, err = load(t, "secrets:\n  - {name: a, ref: 'vault://x', mod: '0400', enviroment: A, colour: red}\ntemplates:\n  - {source: t, dest: d, mdoe: '0400'}\n", nil)
+	for _, want := range []string{
+		"secrets[0].mod: unknown key; did you mean mode? (an entry takes env, expose_as, mode, name, optional, ref)",
+		"secrets[0].enviroment: unknown key; did you mean env?",
+		"secrets[0].colour: unknown key (an entry takes",
+		"templates[0].mdoe: unknown key; did you mean mode? (an entry takes dest, mode, source)",
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("want %q in %v", want, err)
+		}
 	}
 }
 
