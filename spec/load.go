@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -190,7 +192,7 @@ func Load(flags *pflag.FlagSet) (*Spec, error) {
 	for _, k := range unknown {
 		// A key close to a known one is a typo (`secret:` would start the
 		// app with no secrets); others may be another program's.
-		if hint := suggest.DidYouMean(suggest.Names(k, sortedKeys(knownKeys)), "%s"); hint != "" {
+		if hint := suggest.DidYouMean(suggest.Names(k, slices.Sorted(maps.Keys(knownKeys))), "%s"); hint != "" {
 			probs.add(k, "unknown key%s", hint)
 		} else if s.Strict {
 			probs.add(k, "unknown key (--strict)")
@@ -317,19 +319,10 @@ func unknownEntryKeys(where string, item any, known map[string]bool, probs *Prob
 	sort.Strings(keys)
 	for _, k := range keys {
 		if !known[k] {
-			names := sortedKeys(known)
+			names := slices.Sorted(maps.Keys(known))
 			probs.add(where+"."+k, "unknown key%s (an entry takes %s)", suggest.DidYouMean(suggest.Names(k, names), "%s"), strings.Join(names, ", "))
 		}
 	}
-}
-
-func sortedKeys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 func (s *Spec) loadSecrets(raw any, probs *Problems) {
