@@ -384,6 +384,7 @@ func (s *Spec) loadEnvRefs(probs *Problems) {
 			continue
 		}
 		if !s.IsEnvRef(val) {
+			s.misspeltScheme(k, val, probs)
 			continue
 		}
 		where := "env " + k
@@ -399,6 +400,32 @@ func (s *Spec) loadEnvRefs(probs *Problems) {
 		}
 		s.Secrets = append(s.Secrets, Secret{Name: name, Ref: r, Mode: 0o400, EnvVar: k + "_FILE", FromEnv: k, Where: where})
 	}
+}
+
+// urlScheme is the SCHEME of a value that starts like a URL.
+var urlScheme = regexp.MustCompile(`^([A-Za-z][A-Za-z0-9+.-]*)://`)
+
+// misspeltScheme warns (with --strict: rejects) a variable whose value
+// looks like a reference whose scheme is misspelt (valut://, VAULT://):
+// left alone it would reach the app as a plain string, and the app would
+// start without its secret. Only schemes of four or more letters are
+// judged, so s3:// or ftp:// are never taken for op://; a scheme some
+// provider knows (file:// when not in env_schemes) is left alone.
+func (s *Spec) misspeltScheme(name, val string, probs *Problems) {
+	m := urlScheme.FindStringSubmatch(val)
+	if m == nil || len(m[1]) < 4 || providers.KnownScheme(m[1]) {
+		return
+	}
+	hint := suggest.Names(strings.ToLower(m[1]), s.EnvSchemes)
+	if len(hint) == 0 {
+		return
+	}
+	msg := fmt.Sprintf("scheme %q is not one inject reads, so the value is passed on as it is%s", m[1], suggest.DidYouMean(hint, "%s://"))
+	if s.Strict {
+		probs.add("env "+name, "%s (--strict)", msg)
+		return
+	}
+	s.Warnings = append(s.Warnings, fmt.Sprintf("env %s: %s (--strict rejects it)", name, msg))
 }
 
 // IsEnvRef reports whether an environment value is meant as a reference:

@@ -188,3 +188,29 @@ func FuzzLoad(f *testing.F) {
 		}
 	})
 }
+
+// A variable whose value looks like a reference with a misspelt scheme is
+// a warning with the scheme meant (--strict: an error); ordinary URLs and
+// schemes too short to judge are left alone.
+func TestMisspeltEnvScheme(t *testing.T) {
+	env := []string{"A=valut://secret/app#k", "B=VAULT://secret/app#k", "C=aws-ms://prod/db", "D=s3://bucket/key", "E=https://example.com", "F=file://x.yaml", "G=postgres://db/app", "H=po://v/i/f"}
+	s, err := load(t, "", env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(s.Warnings, "\n")
+	for _, want := range []string{`env A: scheme "valut" is not one inject reads, so the value is passed on as it is; did you mean vault://?`, `env B: scheme "VAULT"`, `env C: scheme "aws-ms"`, "did you mean aws-sm://?"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("want %q in warnings:\n%s", want, got)
+		}
+	}
+	if len(s.Warnings) != 3 {
+		t.Errorf("want 3 warnings (A, B, C), got:\n%s", got)
+	}
+	if strings.Contains(got, "secret/app") {
+		t.Error("a warning quotes the value")
+	}
+	if _, err := load(t, "", env, "--strict"); err == nil || !strings.Contains(err.Error(), `env A: scheme "valut" is not one inject reads`) {
+		t.Fatalf("--strict: %v", err)
+	}
+}
