@@ -122,7 +122,10 @@ func (o *runOptions) run(cmd *cobra.Command, args []string) error {
 		return pipeline.Exit(pipeline.ExitUsage, err)
 	}
 	if err := r.CheckPolicy(); err != nil {
-		if o.dryRun {
+		// A denial shows the plan with each verdict; a policy file that
+		// could not be read or parsed shows nothing, since no verdict
+		// (least of all "allowed") is known.
+		if o.dryRun && pipeline.CodeOf(err) == pipeline.ExitPolicy {
 			printPlan(cmd.OutOrStdout(), r, s)
 		}
 		return err
