@@ -39,6 +39,8 @@ status=0
 for mod in $(find . -name go.mod -not -path './.git/*' | sort); do
   dir=$(dirname "$mod")
   echo "== go test in $dir"
-  (cd "$dir" && go vet ./... && go test -count=1 -timeout 45m ./...) || status=1
+  # A test module replaces the main module with ../.., so a dependency added
+  # there must be added here too (scripts/tidy.sh); say so before building.
+  (cd "$dir" && { go mod tidy -diff >/dev/null || { echo "$dir: go.mod/go.sum out of date; run scripts/tidy.sh" >&2; exit 1; }; } && go vet ./... && go test -count=1 -timeout 45m ./...) || status=1
 done
 exit $status
