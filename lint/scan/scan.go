@@ -42,12 +42,12 @@ type Finding struct {
 	// Class says how much the finding is worth: ClassSecret, ClassFixture
 	// (a test or example location) or ClassShipped (in a file a package
 	// manager installed, unmodified). --fail-on picks the failing classes.
-	Class string `json:"class"`
-	Note        string         `json:"note,omitempty"`
-	Preview     string         `json:"preview,omitempty"`
-	KnownSecret string         `json:"known_secret,omitempty"`
-	Fix         string         `json:"fix,omitempty"`
-	Fingerprint string         `json:"fingerprint"`
+	Class       string `json:"class"`
+	Note        string `json:"note,omitempty"`
+	Preview     string `json:"preview,omitempty"`
+	KnownSecret string `json:"known_secret,omitempty"`
+	Fix         string `json:"fix,omitempty"`
+	Fingerprint string `json:"fingerprint"`
 	// Locations lists the other places of the same value in the same
 	// image (one value, one finding).
 	Locations []string     `json:"other_locations,omitempty"`
