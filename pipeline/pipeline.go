@@ -84,6 +84,7 @@ type Run struct {
 	Log  *slog.Logger
 
 	Policies  policy.Set
+	Start     *policy.Start // how inject starts the app (nil: no app here)
 	opened    map[string]providers.Provider
 	Delivered []Delivered
 }
@@ -119,12 +120,17 @@ func (r *Run) CheckPolicy() error {
 	for _, n := range notes {
 		r.Log.Warn(n)
 	}
+	var ge *policy.GuardrailError
+	if errors.As(err, &ge) {
+		// The platform's limit cannot be read exactly: fail closed.
+		return Exit(ExitPolicy, err)
+	}
 	if err != nil {
 		// An unreadable or malformed policy is a configuration error.
 		return Exit(ExitUsage, err)
 	}
 	r.Policies = set
-	plan := policy.Plan{Dir: r.Spec.Dir, AllowDisk: r.Spec.AllowDisk}
+	plan := policy.Plan{Dir: r.Spec.Dir, AllowDisk: r.Spec.AllowDisk, Start: r.Start}
 	for _, s := range r.Spec.Secrets {
 		plan.Items = append(plan.Items, policy.Item{Name: s.Name, Ref: s.Ref, Identity: r.Identity(s.Ref), Exposed: s.ExposeAs != ""})
 	}

@@ -11,7 +11,6 @@
 package policy
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -19,11 +18,11 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 
-	"go.yaml.in/yaml/v3"
-
+	"github.com/secretbroker/secretbroker/identity"
 	"github.com/secretbroker/secretbroker/providers"
 	"github.com/secretbroker/secretbroker/readgate"
 )
@@ -40,6 +39,11 @@ type Policy struct {
 	AllowDisk        bool     `yaml:"allow_disk"`
 	Dirs             []string `yaml:"dirs"`
 	MaxSecretBytes   int64    `yaml:"max_secret_bytes"`
+	// RunAsNonRoot refuses to start the app as uid 0 or with gid 0 (primary
+	// or supplementary).
+	RunAsNonRoot bool `yaml:"run_as_non_root"`
+	// RequireNoNewPrivileges refuses a start without --no-new-privileges.
+	RequireNoNewPrivileges bool `yaml:"require_no_new_privileges"`
 
 	Source    string `yaml:"-"` // the file it came from, for messages
 	Guardrail bool   `yaml:"-"` // it is the platform's guardrail
@@ -47,23 +51,57 @@ type Policy struct {
 	deny      []*regexp.Regexp
 }
 
-// Load reads a policy file strictly: an unknown key is an error, since a
-// misspelt "deny" that is silently ignored would widen access.
+// Load reads a policy file strictly (see Parse). It must be a regular file
+// no larger than MaxBytes.
 func Load(path string) (*Policy, error) {
-	b, err := os.ReadFile(path)
+	b, err := readCapped(path, 0)
 	if err != nil {
 		return nil, fmt.Errorf("policy %s: %w", path, err)
 	}
 	return Parse(path, b)
 }
 
-// Parse reads a policy from b; source names it in messages.
+// readCapped reads a regular file of at most MaxBytes without blocking on
+// a FIFO or a device; flags are added to open's (O_NOFOLLOW).
+func readCapped(path string, flags int) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_CLOEXEC|flags, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("not a regular file (%s)", fi.Mode().Type())
+	}
+	b, err := io.ReadAll(io.LimitReader(f, MaxBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > MaxBytes {
+		return nil, fmt.Errorf("over the %d-byte limit for a policy", MaxBytes)
+	}
+	return b, nil
+}
+
+// Parse reads a policy from b; source names it in messages. It is strict:
+// one YAML document, a mapping of known keys each given once, no anchors,
+// aliases, merge keys or tags, true/false and decimal numbers written
+// plainly. A misspelt "deny" silently ignored would widen access, and a
+// construct two readers could read differently would make the policy say
+// one thing and do another.
 func Parse(source string, b []byte) (*Policy, error) {
 	p := &Policy{Source: source}
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(p); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("policy %s: %v", source, err)
+	root, err := strict(source, b)
+	if err != nil {
+		return nil, err
+	}
+	if root != nil {
+		if err := root.Decode(p); err != nil {
+			return nil, &StrictError{Source: source, Rule: err.Error()}
+		}
 	}
 	var bad []string
 	base := policyDir(source)
@@ -145,9 +183,14 @@ func compile(pat, base string) (*regexp.Regexp, error) {
 }
 
 // filePattern makes a file:// pattern absolute and resolves the symlinks of
-// the part before its first glob.
+// the part before its first glob. A relative pattern is relative to base,
+// except one that starts with "**", which matches at any depth from "/".
 func filePattern(path, base string) string {
-	if !filepath.IsAbs(path) {
+	switch {
+	case strings.HasPrefix(path, "**"):
+		// "file://**" reads as any file, wherever the policy is.
+		path = "/" + path
+	case !filepath.IsAbs(path):
 		path = base + "/" + path
 	}
 	i := strings.IndexByte(path, '*')
@@ -198,6 +241,16 @@ type Plan struct {
 	Items     []Item
 	Dir       string
 	AllowDisk bool // --allow-disk was given
+	// Start is how the app will be started; nil when no app is started
+	// here (the broker, check, lint), and then run_as_non_root and
+	// require_no_new_privileges have nothing to judge.
+	Start *Start
+}
+
+// Start is how inject starts the app.
+type Start struct {
+	RunAs      *identity.Identity // --user; nil keeps inject's own ids
+	NoNewPrivs bool               // --no-new-privileges
 }
 
 // Allows reports whether the reference's target is allowed and not denied.
@@ -246,10 +299,43 @@ func (p *Policy) Check(plan Plan) []Violation {
 	if plan.AllowDisk && !p.AllowDisk {
 		add("--allow-disk", "allow_disk is false")
 	}
+	if p.RunAsNonRoot && plan.Start != nil {
+		if why := rootIDs(plan.Start.RunAs); why != "" {
+			add("the app's user", "%s, and run_as_non_root is true (give --user a non-root UID:GID)", why)
+		}
+	}
+	if p.RequireNoNewPrivileges && plan.Start != nil && !plan.Start.NoNewPrivs {
+		add("--no-new-privileges", "not given, and require_no_new_privileges is true")
+	}
 	if len(p.Dirs) > 0 && !underAny(plan.Dir, p.Dirs) {
 		add("dir "+plan.Dir, "not under the allowed dirs %v", p.Dirs)
 	}
 	return out
+}
+
+// rootIDs says how the app would run as root ("" when it would not): with
+// no --user it keeps inject's effective ids and groups.
+func rootIDs(id *identity.Identity) string {
+	if id == nil {
+		uid, gid := os.Geteuid(), os.Getegid()
+		groups, _ := os.Getgroups()
+		switch {
+		case uid == 0:
+			return "it would run as uid 0 (no --user, and inject runs as root)"
+		case gid == 0 || slices.Contains(groups, 0):
+			return "it would run with gid 0 (no --user, and inject has group 0)"
+		}
+		return ""
+	}
+	switch {
+	case id.UID == 0:
+		return fmt.Sprintf("--user %s is uid 0", id.Spec)
+	case id.GID == 0:
+		return fmt.Sprintf("--user %s has gid 0", id.Spec)
+	case slices.Contains(id.Groups, 0):
+		return fmt.Sprintf("--user %s is in group 0", id.Spec)
+	}
+	return ""
 }
 
 // CheckSize is applied after a fetch: max_secret_bytes bounds each value.
@@ -274,30 +360,35 @@ func underAny(dir string, roots []string) bool {
 // Set is every policy in force: the guardrail and the workload's own.
 type Set []*Policy
 
+// GuardrailError is a guardrail that exists but cannot be trusted or read
+// exactly: the start fails closed (77), since the platform meant a limit.
+type GuardrailError struct{ Err error }
+
+func (e *GuardrailError) Error() string { return "guardrail: " + e.Err.Error() }
+func (e *GuardrailError) Unwrap() error { return e.Err }
+
 // LoadSet loads the workload policy (path may be "") and the guardrail.
-// A guardrail that exists but is not owned by root, or that others may
-// write, is an error rather than ignored quietly: it is meant to be the
-// platform's, and one that is not should stop the start.
+// A guardrail that exists is the platform's only when nobody but root could
+// have written it: it and every directory above it owned by root and not
+// writable by group or others (a sticky directory such as /tmp is accepted
+// above a root-owned entry). One that is writable by others, not a regular
+// file, too large, or not strictly parseable is a *GuardrailError rather
+// than ignored: it is meant to be a limit, and one that is not should stop
+// the start. A guardrail file owned by another user in root-only
+// directories was put there by root and is ignored with a note.
 func LoadSet(path string) (Set, []string, error) {
 	var set Set
 	var notes []string
-	if fi, err := os.Stat(GuardrailPath); err == nil {
-		st, _ := fi.Sys().(*syscall.Stat_t)
-		switch {
-		case st == nil || st.Uid != 0:
-			notes = append(notes, fmt.Sprintf("%s is not owned by root, so it is not a guardrail; ignored", GuardrailPath))
-		case fi.Mode().Perm()&0o022 != 0:
-			return nil, nil, fmt.Errorf("guardrail %s is writable by group or others (mode %s); make it 0644 or stricter", GuardrailPath, fi.Mode().Perm())
-		default:
-			g, err := Load(GuardrailPath)
-			if err != nil {
-				return nil, nil, err
-			}
-			g.Guardrail = true
-			set = append(set, g)
-		}
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return nil, nil, fmt.Errorf("guardrail %s: %w", GuardrailPath, err)
+	g, note, err := loadGuardrail(GuardrailPath)
+	if err != nil {
+		return nil, nil, &GuardrailError{Err: err}
+	}
+	if note != "" {
+		notes = append(notes, note)
+	}
+	if g != nil {
+		g.Guardrail = true
+		set = append(set, g)
 	}
 	if path != "" {
 		p, err := Load(path)
@@ -307,6 +398,81 @@ func LoadSet(path string) (Set, []string, error) {
 		set = append(set, p)
 	}
 	return set, notes, nil
+}
+
+func loadGuardrail(path string) (*Policy, string, error) {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		// No guardrail. (Whoever could create one could only narrow.)
+		return nil, "", nil
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: %w", path, err)
+	}
+	real, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: %w", path, err)
+	}
+	if err := securePath(filepath.Dir(path), fi); err != nil {
+		return nil, "", fmt.Errorf("%s: %v", path, err)
+	}
+	rfi, err := os.Lstat(real)
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: %w", path, err)
+	}
+	if real != path {
+		if err := securePath(filepath.Dir(real), rfi); err != nil {
+			return nil, "", fmt.Errorf("%s (a symlink to %s): %v", path, real, err)
+		}
+	}
+	if !rfi.Mode().IsRegular() {
+		return nil, "", fmt.Errorf("%s is not a regular file (%s)", path, rfi.Mode().Type())
+	}
+	st, _ := rfi.Sys().(*syscall.Stat_t)
+	if st == nil || st.Uid != 0 {
+		return nil, fmt.Sprintf("%s is not owned by root, so it is not a guardrail; ignored", path), nil
+	}
+	if rfi.Mode().Perm()&0o022 != 0 {
+		return nil, "", fmt.Errorf("%s is writable by group or others (mode %s); make it 0644 or stricter", path, rfi.Mode().Perm())
+	}
+	b, err := readCapped(real, syscall.O_NOFOLLOW)
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: %w", path, err)
+	}
+	p, err := Parse(path, b)
+	return p, "", err
+}
+
+// securePath checks that dir and every directory above it are owned by
+// root and not writable by group or others; a sticky directory (/tmp) is
+// accepted when the entry below it is owned by root, since then nobody
+// else can rename or remove that entry. child is dir's entry on the path
+// (nil when it does not exist).
+func securePath(dir string, child fs.FileInfo) error {
+	for {
+		fi, err := os.Lstat(dir)
+		if err != nil {
+			return err
+		}
+		st, _ := fi.Sys().(*syscall.Stat_t)
+		switch {
+		case st == nil || st.Uid != 0:
+			return fmt.Errorf("its directory %s is owned by uid %d, not root, so that user could replace it", dir, ownerUID(st))
+		case fi.Mode().Perm()&0o022 != 0 && !(fi.Mode()&fs.ModeSticky != 0 && child != nil && ownerUID(child.Sys().(*syscall.Stat_t)) == 0):
+			return fmt.Errorf("its directory %s is writable by group or others (mode %s), so they could replace it", dir, fi.Mode().Perm())
+		}
+		if dir == "/" || dir == "." {
+			return nil
+		}
+		child, dir = fi, filepath.Dir(dir)
+	}
+}
+
+func ownerUID(st *syscall.Stat_t) int64 {
+	if st == nil {
+		return -1
+	}
+	return int64(st.Uid)
 }
 
 // Check returns every violation of every policy in the set.
