@@ -139,7 +139,7 @@ func New(s *spec.Spec, log *slog.Logger, o Options) (*Broker, error) {
 		d.Close()
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
-	b.provider = r.Opener() // caches: one provider per scheme for the broker's life
+	b.provider = r.Open // one provider per scheme for the broker's life
 	b.open = b.m.timedOpener(b.provider)
 
 	byRef := map[string]*item{}

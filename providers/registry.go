@@ -83,13 +83,6 @@ type Lifecycle interface {
 	Close(ctx context.Context) error
 }
 
-// EnvConsumer is implemented by providers that read credentials from the
-// environment beyond the fixed list (VAULT_TOKEN, OP_SERVICE_ACCOUNT_TOKEN,
-// OP_CONNECT_TOKEN), so the app's environment loses them too.
-type EnvConsumer interface {
-	ConsumedEnv() []string
-}
-
 // LeaseRenewer is implemented by providers whose secrets carry renewable
 // leases (Vault dynamic secrets). The broker renews such a lease at about
 // 2/3 of its TTL, keeping the same credential (and the same file), and

@@ -12,7 +12,6 @@ import (
 
 	"github.com/secretbroker/secretbroker/lint/rules"
 	"github.com/secretbroker/secretbroker/lint/scan"
-	"github.com/secretbroker/secretbroker/lint/walk"
 )
 
 // Formats accepted by --format.
@@ -87,6 +86,14 @@ func Text(w io.Writer, res *scan.Result) error {
 			extra += "; fix: " + f.Fix
 		}
 		fmt.Fprintf(&b, "             %s\n", extra)
+		if n := len(f.Locations); n > 0 {
+			shown := f.Locations[:min(n, 3)]
+			more := ""
+			if n > len(shown) {
+				more = fmt.Sprintf(" and %d more", n-len(shown))
+			}
+			fmt.Fprintf(&b, "             same value also at: %s%s\n", strings.Join(shown, ", "), more)
+		}
 	}
 	if len(res.Skips) > 0 {
 		b.WriteString("skipped (reported, not silently ignored):\n")
@@ -179,6 +186,9 @@ func SARIF(w io.Writer, res *scan.Result, version string) error {
 		}
 		loc["logicalLocations"] = logical
 		props := map[string]any{"status": f.Status}
+		if len(f.Locations) > 0 {
+			props["otherLocations"] = f.Locations
+		}
 		if f.Image != "" {
 			props["image"] = f.Image
 		}
@@ -236,7 +246,8 @@ func SARIF(w io.Writer, res *scan.Result, version string) error {
 }
 
 func uri(p string) string {
-	p = walk.OuterPath(p) // the file of the layer holding the match
+	// A member of an archive is named as jar!member, so that a
+	// code-scanning UI does not put the member's line on the archive.
 	return strings.NewReplacer(" ", "%20", "#", "%23", "?", "%3F", "[", "%5B", "]", "%5D").Replace(p)
 }
 

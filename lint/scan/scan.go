@@ -44,8 +44,11 @@ type Finding struct {
 	KnownSecret string         `json:"known_secret,omitempty"`
 	Fix         string         `json:"fix,omitempty"`
 	Fingerprint string         `json:"fingerprint"`
-	Secret      rules.Secret   `json:"-"`
-	wholeFile   bool           // a file-only rule: Secret is the file's first bytes
+	// Locations lists the other places of the same value in the same
+	// image (one value, one finding).
+	Locations []string     `json:"other_locations,omitempty"`
+	Secret    rules.Secret `json:"-"`
+	wholeFile bool         // a file-only rule: Secret is the file's first bytes
 }
 
 // Statuses of a finding.
@@ -138,10 +141,104 @@ func dedupe(fs []Finding) []Finding {
 	return out
 }
 
+// mergeFileName drops a finding made by a file's name alone (id_rsa) when
+// the file's content gave a finding too: one secret, one finding. The
+// content finding notes the name rule.
+func mergeFileName(fs []Finding) []Finding {
+	content := map[string]int{}
+	for i, f := range fs {
+		if !f.wholeFile && len(f.Secret) > 0 {
+			k := f.Target + "\x00" + f.Image + "\x00" + f.LayerDigest + "\x00" + f.Path
+			if _, ok := content[k]; !ok {
+				content[k] = i
+			}
+		}
+	}
+	var out []Finding
+	var notes []struct {
+		i    int
+		rule string
+	}
+	for _, f := range fs {
+		if f.wholeFile {
+			k := f.Target + "\x00" + f.Image + "\x00" + f.LayerDigest + "\x00" + f.Path
+			if i, ok := content[k]; ok {
+				notes = append(notes, struct {
+					i    int
+					rule string
+				}{i, f.RuleID})
+				continue
+			}
+		}
+		out = append(out, f)
+	}
+	// Indices shift when entries are dropped; note by identity instead.
+	for _, n := range notes {
+		c := fs[n.i]
+		for i := range out {
+			if out[i].Path == c.Path && out[i].LayerDigest == c.LayerDigest && out[i].Image == c.Image && out[i].Target == c.Target && !out[i].wholeFile && out[i].RuleID == c.RuleID {
+				out[i].Note = joinNote(out[i].Note, "file name also matches "+n.rule)
+				break
+			}
+		}
+	}
+	return out
+}
+
+func joinNote(a, b string) string {
+	if a == "" {
+		return b
+	}
+	if strings.Contains(a, b) {
+		return a
+	}
+	return a + "; " + b
+}
+
+// mergeValues reports each value once per image: the first place (in
+// report order) is the finding, the others are listed in its Locations.
+func mergeValues(fs []Finding) []Finding {
+	first := map[string]int{}
+	var out []Finding
+	for _, f := range fs {
+		if len(f.Secret) == 0 || f.KnownSecret != "" {
+			out = append(out, f)
+			continue
+		}
+		h := sha256.Sum256(f.Secret)
+		k := f.Target + "\x00" + f.Image + "\x00" + string(h[:])
+		if i, ok := first[k]; ok {
+			out[i].Locations = append(out[i].Locations, location(f))
+			if f.Severity > out[i].Severity {
+				out[i].Severity, out[i].SeverityStr = f.Severity, f.SeverityStr
+			}
+			continue
+		}
+		first[k] = len(out)
+		out = append(out, f)
+	}
+	return out
+}
+
+// location names a place for Locations: layer, path and line.
+func location(f Finding) string {
+	l := f.Path
+	if f.Line > 0 {
+		l = fmt.Sprintf("%s:%d", l, f.Line)
+	}
+	if f.Layer > 0 {
+		l = fmt.Sprintf("layer %d %s", f.Layer, l)
+	}
+	if f.Status != "" && f.Status != StatusFinal && f.Status != StatusConfig && f.Status != StatusFile {
+		l += " (" + f.Status + ")"
+	}
+	return l
+}
+
 // Result returns the findings so far, deduplicated and sorted.
 func (s *Scanner) Result() *Result {
 	r := s.res
-	r.Findings = dedupe(r.Findings)
+	r.Findings = mergeFileName(dedupe(r.Findings))
 	sort.SliceStable(r.Findings, func(i, j int) bool {
 		a, b := r.Findings[i], r.Findings[j]
 		if a.Target != b.Target {
@@ -155,6 +252,7 @@ func (s *Scanner) Result() *Result {
 		}
 		return a.Line < b.Line
 	})
+	r.Findings = mergeValues(r.Findings)
 	return r
 }
 
