@@ -357,7 +357,7 @@ func (b *Broker) Cycle(ctx context.Context, all bool) error {
 	for i, it := range due {
 		refs[i] = it.ref
 	}
-	res := providers.Resolve(ctx, refs, b.open, providers.Options{Timeout: b.spec.Timeout})
+	res := providers.Resolve(b.run.Gate(ctx), refs, b.open, providers.Options{Timeout: b.spec.Timeout})
 	defer func() {
 		for _, s := range res.Secrets {
 			s.Value.Wipe()

@@ -135,9 +135,30 @@ func (r *Run) CheckPolicy() error {
 	r.Policies = set
 	plan := policy.Plan{Dir: r.Spec.Dir, AllowDisk: r.Spec.AllowDisk, Start: r.Start}
 	for _, s := range r.Spec.Secrets {
-		plan.Items = append(plan.Items, policy.Item{Name: s.Name, Ref: s.Ref, Exposed: s.ExposeAs != ""})
+		plan.Items = append(plan.Items, policy.Item{Name: s.Name, Ref: s.Ref, Identity: r.Identity(s.Ref), Exposed: s.ExposeAs != ""})
 	}
 	return Exit(ExitPolicy, set.Check(plan))
+}
+
+// Identity is the canonical identity the policies match for ref under the
+// spec's provider settings (see providers.IdentityOf); ref.Target() when
+// it cannot be worked out before a request (the provider's request-time
+// check then decides).
+func (r *Run) Identity(ref providers.Ref) string {
+	id, err := providers.IdentityOf(ref, r.Spec.ProviderEnv)
+	if err != nil {
+		return ref.Target()
+	}
+	return id
+}
+
+// Gate puts the request-time policy check into ctx: every provider asks
+// it about the identity of each request it is about to send.
+func (r *Run) Gate(ctx context.Context) context.Context {
+	if len(r.Policies) == 0 {
+		return ctx
+	}
+	return providers.WithGate(ctx, r.Policies.Gate)
 }
 
 // OpenDir prepares the secrets directory (73).
@@ -172,7 +193,7 @@ func (r *Run) Open(ctx context.Context, scheme string) (providers.Provider, erro
 // Resolve fetches every reference of the spec under one --timeout,
 // opening only the providers whose schemes it uses.
 func (r *Run) Resolve(ctx context.Context) providers.Resolution {
-	return providers.Resolve(ctx, r.Spec.Refs(), r.Open, providers.Options{Timeout: r.Spec.Timeout})
+	return providers.Resolve(r.Gate(ctx), r.Spec.Refs(), r.Open, providers.Options{Timeout: r.Spec.Timeout})
 }
 
 // Judge applies the rules every mode shares to a resolution: a secret

@@ -24,6 +24,7 @@ import (
 
 	"github.com/secretbroker/secretbroker/identity"
 	"github.com/secretbroker/secretbroker/providers"
+	"github.com/secretbroker/secretbroker/readgate"
 )
 
 // GuardrailPath is the platform policy. It is a variable only so this
@@ -44,9 +45,10 @@ type Policy struct {
 	// RequireNoNewPrivileges refuses a start without --no-new-privileges.
 	RequireNoNewPrivileges bool `yaml:"require_no_new_privileges"`
 
-	Source string `yaml:"-"` // the file it came from, for messages
-	allow  []*regexp.Regexp
-	deny   []*regexp.Regexp
+	Source    string `yaml:"-"` // the file it came from, for messages
+	Guardrail bool   `yaml:"-"` // it is the platform's guardrail
+	allow     []*regexp.Regexp
+	deny      []*regexp.Regexp
 }
 
 // Load reads a policy file strictly (see Parse). It must be a regular file
@@ -102,15 +104,16 @@ func Parse(source string, b []byte) (*Policy, error) {
 		}
 	}
 	var bad []string
+	base := policyDir(source)
 	for _, pat := range p.Allow {
-		re, err := compile(pat)
+		re, err := compile(pat, base)
 		if err != nil {
 			bad = append(bad, err.Error())
 		}
 		p.allow = append(p.allow, re)
 	}
 	for _, pat := range p.Deny {
-		re, err := compile(pat)
+		re, err := compile(pat, base)
 		if err != nil {
 			bad = append(bad, err.Error())
 		}
@@ -130,9 +133,23 @@ func Parse(source string, b []byte) (*Policy, error) {
 	return p, nil
 }
 
+// policyDir is the real directory of a policy file, which relative
+// file:// patterns resolve against.
+func policyDir(source string) string {
+	d, err := readgate.RealPath(filepath.Dir(source))
+	if err != nil {
+		return filepath.Dir(source)
+	}
+	return d
+}
+
 // compile turns SCHEME://PATH-with-globs into a regexp: "*" is one path
-// segment (no "/"), "**" any depth.
-func compile(pat string) (*regexp.Regexp, error) {
+// segment (no "/"), "**" any depth. Patterns match canonical identities
+// (providers.IdentityOf): a file:// pattern is made absolute against base
+// (the policy file's directory) with the symlinks of its glob-free prefix
+// resolved, as a file's identity is its absolute real path; a vault://
+// pattern loses a leading "/", as Vault paths do.
+func compile(pat, base string) (*regexp.Regexp, error) {
 	scheme, path, ok := strings.Cut(pat, "://")
 	if !ok || !providers.KnownScheme(scheme) {
 		return nil, fmt.Errorf("pattern %q: want SCHEME://PATH with a known scheme (%s)", pat, strings.Join(providers.Schemes(), ", "))
@@ -140,8 +157,13 @@ func compile(pat string) (*regexp.Regexp, error) {
 	if strings.ContainsAny(path, "?#") {
 		return nil, fmt.Errorf("pattern %q: patterns match SCHEME://PATH; a grant is per secret, not per key or version", pat)
 	}
-	if scheme == "op" {
+	switch scheme {
+	case "op":
 		path = strings.ToLower(path)
+	case "vault":
+		path = strings.TrimPrefix(path, "/")
+	case "file":
+		path = filePattern(path, base)
 	}
 	var b strings.Builder
 	b.WriteString("^" + regexp.QuoteMeta(scheme+"://"))
@@ -158,6 +180,31 @@ func compile(pat string) (*regexp.Regexp, error) {
 	}
 	b.WriteString("$")
 	return regexp.Compile(b.String())
+}
+
+// filePattern makes a file:// pattern absolute and resolves the symlinks of
+// the part before its first glob. A relative pattern is relative to base,
+// except one that starts with "**", which matches at any depth from "/".
+func filePattern(path, base string) string {
+	switch {
+	case strings.HasPrefix(path, "**"):
+		// "file://**" reads as any file, wherever the policy is.
+		path = "/" + path
+	case !filepath.IsAbs(path):
+		path = base + "/" + path
+	}
+	i := strings.IndexByte(path, '*')
+	if i < 0 {
+		if r, err := readgate.RealPath(path); err == nil {
+			return r
+		}
+		return filepath.Clean(path)
+	}
+	dir := path[:strings.LastIndexByte(path[:i], '/')+1]
+	if r, err := readgate.RealPath(dir); err == nil {
+		return strings.TrimSuffix(r, "/") + "/" + path[len(dir):]
+	}
+	return path
 }
 
 // Violation is one thing a policy forbids.
@@ -183,9 +230,10 @@ func (d Denied) Error() string {
 
 // Item is one secret of a plan.
 type Item struct {
-	Name    string
-	Ref     providers.Ref
-	Exposed bool // expose_as puts the value in the environment
+	Name     string
+	Ref      providers.Ref
+	Identity string // providers.IdentityOf(Ref); "" means Ref.Target()
+	Exposed  bool   // expose_as puts the value in the environment
 }
 
 // Plan is what the workload is about to do.
@@ -206,8 +254,10 @@ type Start struct {
 }
 
 // Allows reports whether the reference's target is allowed and not denied.
-func (p *Policy) Allows(ref providers.Ref) (bool, string) {
-	t := ref.Target()
+func (p *Policy) Allows(ref providers.Ref) (bool, string) { return p.AllowsID(ref.Target()) }
+
+// AllowsID reports whether a canonical identity is allowed and not denied.
+func (p *Policy) AllowsID(t string) (bool, string) {
 	for i, re := range p.deny {
 		if re.MatchString(t) {
 			return false, fmt.Sprintf("matches deny %q", p.Deny[i])
@@ -231,8 +281,16 @@ func (p *Policy) Check(plan Plan) []Violation {
 		out = append(out, Violation{Policy: p.Source, What: what, Why: fmt.Sprintf(format, args...)})
 	}
 	for _, it := range plan.Items {
-		if ok, why := p.Allows(it.Ref); !ok {
-			add(fmt.Sprintf("secret %s (%s)", it.Name, it.Ref.Canonical()), "%s", why)
+		id := it.Identity
+		if id == "" {
+			id = it.Ref.Target()
+		}
+		if ok, why := p.AllowsID(id); !ok {
+			what := fmt.Sprintf("secret %s (%s)", it.Name, it.Ref.Canonical())
+			if id != it.Ref.Target() {
+				what = fmt.Sprintf("secret %s (%s, read as %s)", it.Name, it.Ref.Canonical(), id)
+			}
+			add(what, "%s", why)
 		}
 		if it.Exposed && !p.AllowEnvExposure {
 			add("secret "+it.Name, "expose_as puts the value in the environment, and allow_env_exposure is false")
@@ -329,6 +387,7 @@ func LoadSet(path string) (Set, []string, error) {
 		notes = append(notes, note)
 	}
 	if g != nil {
+		g.Guardrail = true
 		set = append(set, g)
 	}
 	if path != "" {
@@ -428,6 +487,34 @@ func (s Set) Check(plan Plan) error {
 	return nil
 }
 
+// Gate is the request-time check (providers.Gate): the identity a
+// provider is about to request must be allowed by every policy in the set.
+func (s Set) Gate(id string) error {
+	var d Denied
+	for _, p := range s {
+		if ok, why := p.AllowsID(id); !ok {
+			d = append(d, Violation{Policy: p.Source, What: id, Why: why})
+		}
+	}
+	if len(d) > 0 {
+		return d
+	}
+	return nil
+}
+
+// Guardrail is the set's guardrail alone (empty when there is none): what
+// a file read on the workload's behalf that is not a secret (a template
+// source, a token file) must pass.
+func (s Set) Guardrail() Set {
+	var out Set
+	for _, p := range s {
+		if p.Guardrail {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
 // CheckSize applies every max_secret_bytes.
 func (s Set) CheckSize(name string, n int) *Violation {
 	for _, p := range s {
@@ -438,14 +525,18 @@ func (s Set) CheckSize(name string, n int) *Violation {
 	return nil
 }
 
-// Verdict explains, for --dry-run, what the set says of one reference.
-func (s Set) Verdict(ref providers.Ref) string {
+// Verdict explains, for --dry-run, what the set says of one reference read
+// as the canonical identity id ("" means ref.Target()).
+func (s Set) Verdict(ref providers.Ref, id string) string {
 	if len(s) == 0 {
 		return "allowed (no policy: the declaration is the limit)"
 	}
+	if id == "" {
+		id = ref.Target()
+	}
 	var parts []string
 	for _, p := range s {
-		ok, why := p.Allows(ref)
+		ok, why := p.AllowsID(id)
 		if !ok {
 			return "DENIED: " + why + " (" + p.Source + ")"
 		}

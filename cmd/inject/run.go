@@ -247,7 +247,7 @@ func printPlan(w io.Writer, r *pipeline.Run, s *spec.Spec) {
 		if sec.ExposeAs != "" {
 			file += " +env " + sec.ExposeAs
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%#o\t%s\t%s\n", sec.Name, sec.Ref.Canonical(), sec.Ref.Scheme, file, sec.Mode, owner, r.Policies.Verdict(sec.Ref))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%#o\t%s\t%s\n", sec.Name, sec.Ref.Canonical(), sec.Ref.Scheme, file, sec.Mode, owner, r.Policies.Verdict(sec.Ref, r.Identity(sec.Ref)))
 	}
 	for _, t := range s.Templates {
 		fmt.Fprintf(tw, "%s\t(template %s)\t-\t%s\t%#o\t%s\t-\n", t.Dest, t.Source, s.Dir+"/"+t.Dest, t.Mode, owner)
