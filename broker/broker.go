@@ -19,6 +19,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -62,11 +63,47 @@ type Broker struct {
 
 	poke chan struct{}
 
-	mu        sync.Mutex // guards what the HTTP handlers read
+	// work serializes cycles and lease renewals, which own items, files,
+	// delivered and kept. It is held across provider calls and disk
+	// writes; the HTTP handlers never take it: they read state, the
+	// snapshot published after each change.
+	work      sync.Mutex
 	items     []*item
 	files     map[string]*fileState
 	delivered bool // first complete delivery done
 	kept      bool // lifecycles handed off and kept alive
+	state     atomic.Pointer[snapshot]
+}
+
+// snapshot is what /readyz and /metrics read: a copy of each reference's
+// state, published whole, so a handler answers without waiting for a
+// provider or the disk.
+type snapshot struct {
+	delivered bool
+	items     []itemState
+}
+
+type itemState struct {
+	names       string // the secrets reading the reference, comma-separated
+	secrets     []string
+	lastSuccess time.Time
+	lastErr     string
+	leaseTTL    time.Duration
+	fetchedAt   time.Time
+}
+
+// publish copies the state the handlers read. Callers hold b.work.
+func (b *Broker) publish() {
+	snap := &snapshot{delivered: b.delivered, items: make([]itemState, len(b.items))}
+	for i, it := range b.items {
+		names := make([]string, len(it.secrets))
+		for j, sec := range it.secrets {
+			names[j] = sec.Name
+		}
+		snap.items[i] = itemState{names: strings.Join(names, ","), secrets: names, lastSuccess: it.lastSuccess,
+			lastErr: it.lastErr, leaseTTL: it.leaseTTL, fetchedAt: it.fetchedAt}
+	}
+	b.state.Store(snap)
 }
 
 // item is one distinct reference (deduped on its canonical form) and the
@@ -139,7 +176,7 @@ func New(s *spec.Spec, log *slog.Logger, o Options) (*Broker, error) {
 		d.Close()
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
-	b.provider = r.Opener() // caches: one provider per scheme for the broker's life
+	b.provider = r.Open // one provider per scheme for the broker's life
 	b.open = b.m.timedOpener(b.provider)
 
 	byRef := map[string]*item{}
@@ -179,6 +216,7 @@ func New(s *spec.Spec, log *slog.Logger, o Options) (*Broker, error) {
 			}
 		}
 	}
+	b.publish()
 	if adopted > 0 {
 		log.Info("adopted files already in the directory; they are replaced atomically only when their value changes", "count", adopted, "dir", d.Path)
 	}
@@ -282,8 +320,8 @@ func (b *Broker) shutdown() error {
 }
 
 func (b *Broker) untilNext() time.Duration {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+	b.work.Lock()
+	defer b.work.Unlock()
 	var first time.Time
 	for _, it := range b.items {
 		if first.IsZero() || it.next.Before(first) {
@@ -302,14 +340,15 @@ func (b *Broker) untilNext() time.Duration {
 func (b *Broker) Cycle(ctx context.Context, all bool) error {
 	now := b.now()
 	coalesce := min(time.Second, b.spec.Refresh/10)
-	b.mu.Lock()
+	b.work.Lock()
+	defer b.work.Unlock()
+	defer b.publish()
 	var due []*item
 	for _, it := range b.items {
 		if all || len(b.spec.Templates) > 0 || !it.next.After(now.Add(coalesce)) {
 			due = append(due, it)
 		}
 	}
-	b.mu.Unlock()
 	if !all && len(b.spec.Templates) == 0 {
 		due = b.renewLeases(ctx, due)
 	}
@@ -320,7 +359,7 @@ func (b *Broker) Cycle(ctx context.Context, all bool) error {
 	for i, it := range due {
 		refs[i] = it.ref
 	}
-	res := providers.Resolve(ctx, refs, b.open, providers.Options{Timeout: b.spec.Timeout})
+	res := providers.Resolve(b.run.Gate(ctx), refs, b.open, providers.Options{Timeout: b.spec.Timeout})
 	defer func() {
 		for _, s := range res.Secrets {
 			s.Value.Wipe()
@@ -332,8 +371,6 @@ func (b *Broker) Cycle(ctx context.Context, all bool) error {
 	now = b.now()
 	jit := 1 + b.opts.Jitter*(2*rand.Float64()-1)
 
-	b.mu.Lock()
-	defer b.mu.Unlock()
 	var fails []string
 	var replaced []string
 	code := pipeline.ExitProvider
@@ -430,6 +467,7 @@ func (b *Broker) Cycle(ctx context.Context, all bool) error {
 			return pipeline.Exit(pipeline.ExitDir, err)
 		}
 		b.delivered = true
+		b.publish() // ready before the handoff, which may wait on the network
 		b.log.Info("secrets delivered", "count", len(b.spec.Secrets)+len(b.spec.Templates), "dir", b.dir.Path)
 		if !b.opts.Once && !b.kept {
 			b.kept = true
@@ -523,9 +561,7 @@ func secretNames(it *item) string {
 func (b *Broker) renewLeases(ctx context.Context, due []*item) []*item {
 	var reread []*item
 	for _, it := range due {
-		b.mu.Lock()
 		id, renewable, expires := it.leaseID, it.renewable, it.fetchedAt.Add(it.leaseTTL)
-		b.mu.Unlock()
 		if id == "" || !renewable {
 			reread = append(reread, it)
 			continue
@@ -547,11 +583,9 @@ func (b *Broker) renewLeases(ctx context.Context, due []*item) []*item {
 			reread = append(reread, it)
 			continue
 		}
-		b.mu.Lock()
 		it.leaseTTL, it.fetchedAt = ttl, now
 		it.lastSuccess = now
 		it.next = now.Add(ttl * 2 / 3)
-		b.mu.Unlock()
 		b.log.Debug("lease renewed", "ref", it.ref.Raw, "ttl", ttl.String())
 	}
 	return reread
@@ -589,24 +623,24 @@ func (b *Broker) complete() bool {
 }
 
 // Ready reports whether the first delivery is done and no secret is older
-// than max_staleness; why says what is missing.
+// than max_staleness; why says what is missing. It reads the published
+// snapshot, so it answers while a cycle waits on a provider or the disk.
 func (b *Broker) Ready() (ok bool, why string) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if !b.delivered {
+	snap := b.state.Load()
+	if !snap.delivered {
 		var pending []string
-		for _, it := range b.items {
+		for _, it := range snap.items {
 			if it.lastSuccess.IsZero() {
-				pending = append(pending, secretNames(it))
+				pending = append(pending, it.names)
 			}
 		}
 		return false, "first delivery pending: " + strings.Join(pending, ", ")
 	}
 	now := b.now()
 	var stale []string
-	for _, it := range b.items {
+	for _, it := range snap.items {
 		if age := now.Sub(it.lastSuccess); age > b.spec.MaxStaleness {
-			stale = append(stale, fmt.Sprintf("%s (%s since the last success, %s)", secretNames(it), age.Round(time.Second), it.lastErr))
+			stale = append(stale, fmt.Sprintf("%s (%s since the last success, %s)", it.names, age.Round(time.Second), it.lastErr))
 		}
 	}
 	if len(stale) > 0 {

@@ -28,7 +28,7 @@ func init() {
 		if err := mapstructure.Decode(env.Config, &cfg); err != nil {
 			return nil, err
 		}
-		return file.New(cfg, env.User)
+		return file.New(cfg, env.User, env.ConfigDir)
 	}})
 }
 

@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"fmt"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -25,6 +26,8 @@ type leased struct {
 	supervised             bool
 	renewTTL               time.Duration // what RenewLease grants; 0: renewal fails
 	renewals               int
+	// gates, when set, make Handoff and Fetch block until they are closed
+	gateHandoff, gateFetch chan struct{}
 }
 
 var lease = &leased{reads: map[string]int{}}
@@ -36,6 +39,12 @@ func init() {
 }
 
 func (l *leased) Fetch(ctx context.Context, refs []providers.Ref) []providers.Result {
+	l.mu.Lock()
+	gate := l.gateFetch
+	l.mu.Unlock()
+	if gate != nil {
+		<-gate
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	out := make([]providers.Result, len(refs))
@@ -51,9 +60,13 @@ func (l *leased) Fetch(ctx context.Context, refs []providers.Ref) []providers.Re
 
 func (l *leased) Handoff(_ context.Context, supervised bool) error {
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	l.handoffs++
 	l.supervised = supervised
+	gate := l.gateHandoff
+	l.mu.Unlock()
+	if gate != nil {
+		<-gate
+	}
 	return nil
 }
 
@@ -185,5 +198,78 @@ func TestLeaseRenewedUntilMaxTTLThenReRead(t *testing.T) {
 	}
 	if got := f.read("db"); got != "user-2-fake" {
 		t.Fatalf("db = %q after the lease stopped extending, want a fresh credential", got)
+	}
+}
+
+// TestHandlersAnswerWhileAProviderHangs blocks the provider's handoff (a
+// network call revoking a login token) during the first delivery, then its
+// fetch during a refresh: /readyz and /metrics answer at once both times.
+func TestHandlersAnswerWhileAProviderHangs(t *testing.T) {
+	handoff, fetch := make(chan struct{}), make(chan struct{})
+	lease.mu.Lock()
+	lease.reads, lease.handoffs, lease.keeps, lease.close = map[string]int{}, 0, 0, 0
+	lease.gateHandoff = handoff
+	lease.mu.Unlock()
+	defer func() {
+		lease.mu.Lock()
+		lease.gateHandoff, lease.gateFetch = nil, nil
+		lease.mu.Unlock()
+	}()
+	f := newFixture(t, "a: alpha-fake\n", "a")
+	ref, _ := providers.ParseRef("vault://database/creds/app")
+	f.s.Secrets = append(f.s.Secrets, spec.Secret{Name: "db", Ref: ref, Mode: 0o400})
+	b := f.broker(Options{})
+	h := b.Handler()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ask := func(path string) (int, string) {
+		t.Helper()
+		type answer struct {
+			code int
+			body string
+		}
+		got := make(chan answer, 1)
+		go func() {
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, httptest.NewRequest("GET", path, nil))
+			got <- answer{w.Code, w.Body.String()}
+		}()
+		select {
+		case a := <-got:
+			return a.code, a.body
+		case <-time.After(2 * time.Second):
+			t.Fatalf("%s did not answer while the provider hangs", path)
+			return 0, ""
+		}
+	}
+
+	done := make(chan error, 1)
+	go func() { done <- b.Cycle(ctx, true) }()
+	waitFor(t, func() bool { lease.mu.Lock(); defer lease.mu.Unlock(); return lease.handoffs == 1 })
+	if code, body := ask("/readyz"); code != 200 {
+		t.Errorf("/readyz during the handoff: %d %q, want 200 (the files are delivered)", code, body)
+	}
+	if code, body := ask("/metrics"); code != 200 || !strings.Contains(body, "secretbroker_ready 1") {
+		t.Errorf("/metrics during the handoff: %d, ready gauge missing or 0", code)
+	}
+	close(handoff)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+
+	lease.mu.Lock()
+	lease.gateFetch = fetch
+	lease.mu.Unlock()
+	go func() { done <- b.Cycle(ctx, true) }()
+	time.Sleep(50 * time.Millisecond) // let the cycle reach the fetch
+	if code, body := ask("/readyz"); code != 200 {
+		t.Errorf("/readyz during a hanging fetch: %d %q", code, body)
+	}
+	if code, _ := ask("/metrics"); code != 200 {
+		t.Errorf("/metrics during a hanging fetch: %d", code)
+	}
+	close(fetch)
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }

@@ -70,17 +70,15 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		r = 1
 	}
 	ch <- prometheus.MustNewConstMetric(m.readyDesc, prometheus.GaugeValue, r)
-	m.b.mu.Lock()
-	defer m.b.mu.Unlock()
 	now := m.b.now()
-	for _, it := range m.b.items {
-		for _, sec := range it.secrets {
+	for _, it := range m.b.state.Load().items {
+		for _, name := range it.secrets {
 			if !it.lastSuccess.IsZero() {
-				ch <- prometheus.MustNewConstMetric(m.ageDesc, prometheus.GaugeValue, now.Sub(it.lastSuccess).Seconds(), sec.Name)
+				ch <- prometheus.MustNewConstMetric(m.ageDesc, prometheus.GaugeValue, now.Sub(it.lastSuccess).Seconds(), name)
 			}
 			if it.leaseTTL > 0 {
 				left := it.leaseTTL - now.Sub(it.fetchedAt)
-				ch <- prometheus.MustNewConstMetric(m.leaseDesc, prometheus.GaugeValue, max(left, 0).Seconds(), sec.Name)
+				ch <- prometheus.MustNewConstMetric(m.leaseDesc, prometheus.GaugeValue, max(left, 0).Seconds(), name)
 			}
 		}
 	}

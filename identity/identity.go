@@ -33,13 +33,15 @@ func Parse(spec string) (*Identity, error) {
 	}
 	u, g, hasGroup := strings.Cut(spec, ":")
 	id := &Identity{Spec: spec}
-	if n, err := strconv.Atoi(u); err == nil {
-		if n < 0 {
-			return nil, fmt.Errorf("user %q: negative uid", spec)
+	if n, isNum, err := ParseID(u); isNum {
+		if err != nil {
+			return nil, fmt.Errorf("user %q: uid %v", spec, err)
 		}
 		id.UID, id.GID = n, n
 		if pw, err := user.LookupId(u); err == nil {
-			id.GID, _ = strconv.Atoi(pw.Gid)
+			if id.GID, err = fileID(pw.Gid); err != nil {
+				return nil, fmt.Errorf("user %q: /etc/passwd gives group %q: %v", spec, pw.Gid, err)
+			}
 			id.Groups = groupsOf(pw)
 		}
 	} else {
@@ -47,20 +49,71 @@ func Parse(spec string) (*Identity, error) {
 		if err != nil {
 			return nil, fmt.Errorf("unknown user %q: not in /etc/passwd; use a numeric UID[:GID] or add the user to the image", u)
 		}
-		id.UID, _ = strconv.Atoi(pw.Uid)
-		id.GID, _ = strconv.Atoi(pw.Gid)
+		if id.UID, err = fileID(pw.Uid); err != nil {
+			return nil, fmt.Errorf("user %q: /etc/passwd gives uid %q: %v", spec, pw.Uid, err)
+		}
+		if id.GID, err = fileID(pw.Gid); err != nil {
+			return nil, fmt.Errorf("user %q: /etc/passwd gives group %q: %v", spec, pw.Gid, err)
+		}
 		id.Groups = groupsOf(pw)
 	}
 	if hasGroup {
-		if n, err := strconv.Atoi(g); err == nil && n >= 0 {
+		if n, isNum, err := ParseID(g); isNum {
+			if err != nil {
+				return nil, fmt.Errorf("user %q: gid %v", spec, err)
+			}
 			id.GID = n
 		} else if gr, err := user.LookupGroup(g); err == nil {
-			id.GID, _ = strconv.Atoi(gr.Gid)
+			if id.GID, err = fileID(gr.Gid); err != nil {
+				return nil, fmt.Errorf("user %q: /etc/group gives gid %q: %v", spec, gr.Gid, err)
+			}
 		} else {
 			return nil, fmt.Errorf("unknown group %q: not in /etc/group; use a numeric GID", g)
 		}
 	}
 	return id, nil
+}
+
+// MaxID is the largest uid or gid accepted: uid_t and gid_t are 32 bits,
+// and (uid_t)-1 (4294967295) means "no change" to setresuid and chown, so it
+// is never a user.
+const MaxID = 1<<32 - 2
+
+// ParseID reads a uid or gid exactly as written. isNum reports whether s
+// looks like a number at all (digits, a sign, or a base prefix), so that
+// "1e3" or "0x3e8" is an error rather than a user name to look up; err is
+// set for anything but plain decimal without leading zeros in [0, MaxID].
+// No value ever wraps: 4294967296 is refused, not read as 0 (root).
+func ParseID(s string) (n int, isNum bool, err error) {
+	if s == "" {
+		return 0, false, nil
+	}
+	c := s[0]
+	if !(c >= '0' && c <= '9') && !((c == '-' || c == '+') && len(s) > 1 && s[1] >= '0' && s[1] <= '9') {
+		return 0, false, nil
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, true, fmt.Errorf("%q is not a decimal number (write it in plain digits)", s)
+		}
+	}
+	if len(s) > 1 && s[0] == '0' {
+		return 0, true, fmt.Errorf("%q has a leading zero (octal or decimal?); write it without", s)
+	}
+	v, perr := strconv.ParseUint(s, 10, 64)
+	if perr != nil || v > MaxID {
+		return 0, true, fmt.Errorf("%s is out of range: ids are 0 to %d (%d is (uid_t)-1, which means no user)", s, MaxID, uint64(MaxID)+1)
+	}
+	return int(v), true, nil
+}
+
+// fileID reads a number from /etc/passwd or /etc/group with the same rules.
+func fileID(s string) (int, error) {
+	n, isNum, err := ParseID(s)
+	if !isNum && err == nil {
+		return 0, fmt.Errorf("%q is not a number", s)
+	}
+	return n, err
 }
 
 func groupsOf(pw *user.User) []int {
@@ -70,7 +123,7 @@ func groupsOf(pw *user.User) []int {
 	}
 	var out []int
 	for _, s := range ids {
-		if n, err := strconv.Atoi(s); err == nil {
+		if n, err := fileID(s); err == nil {
 			out = append(out, n)
 		}
 	}

@@ -33,6 +33,48 @@ func TestParse(t *testing.T) {
 	}
 }
 
+// TestParseExact: a uid or gid is read exactly as written; nothing outside
+// uid_t/gid_t, nor (uid_t)-1, is accepted, and nothing wraps to 0 (root).
+func TestParseExact(t *testing.T) {
+	tests := []struct {
+		in   string
+		want string // "" when refused
+	}{
+		{"4294967294", "4294967294:4294967294"},
+		{"4294967294:0", "4294967294:0"},
+		{"4294967295", ""}, // (uid_t)-1
+		{"4294967296", ""}, // wrapped to 0 (root) before
+		{"18446744073709551616", ""},
+		{"1000:4294967295", ""},
+		{"1000:4294967296", ""},
+		{"-1", ""},
+		{"1000:-1", ""},
+		{"+1000", ""},
+		{"010", ""},
+		{"1000:010", ""},
+		{"00", ""},
+		{"1e3", ""},
+		{"0x3e8", ""},
+		{"0o10", ""},
+		{"1_000", ""},
+		{" 1000", ""},
+		{"1000 ", ""},
+		{"0", "0:0"},
+		{"1000:0", "1000:0"},
+	}
+	for _, tt := range tests {
+		id, err := Parse(tt.in)
+		switch {
+		case tt.want == "" && err == nil:
+			t.Errorf("Parse(%q) = %s, want an error", tt.in, id)
+		case tt.want != "" && err != nil:
+			t.Errorf("Parse(%q): %v", tt.in, err)
+		case tt.want != "" && id.String() != tt.want:
+			t.Errorf("Parse(%q) = %s, want %s", tt.in, id, tt.want)
+		}
+	}
+}
+
 func TestCheckReadable(t *testing.T) {
 	if os.Getuid() != 0 {
 		t.Skip("needs root to chown test files")

@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sort"
 	"strings"
 	"time"
 
@@ -84,15 +83,17 @@ type Run struct {
 	Log  *slog.Logger
 
 	Policies  policy.Set
-	opened    map[string]providers.Provider
+	Start     *policy.Start // how inject starts the app (nil: no app here)
 	Delivered []Delivered
+
+	// pool builds each provider once; the broker's cycles share it.
+	pool *providers.Pool
 }
 
 // Delivered is a secret that has a value (or was skipped as optional).
 type Delivered struct {
 	Secret  spec.Secret
 	Value   secret.Value
-	Meta    providers.Secret
 	Skipped bool // optional and not found
 }
 
@@ -110,7 +111,8 @@ func New(s *spec.Spec, log *slog.Logger) (*Run, error) {
 	if len(probs) > 0 {
 		return nil, probs
 	}
-	return &Run{Spec: s, Log: log, opened: map[string]providers.Provider{}}, nil
+	pool := providers.NewPool(func(reg providers.Registration) providers.Env { return s.ProviderEnv(reg.Block) })
+	return &Run{Spec: s, Log: log, pool: pool}, nil
 }
 
 // CheckPolicy loads the policies in force and checks the plan (77).
@@ -119,16 +121,42 @@ func (r *Run) CheckPolicy() error {
 	for _, n := range notes {
 		r.Log.Warn(n)
 	}
+	var ge *policy.GuardrailError
+	if errors.As(err, &ge) {
+		// The platform's limit cannot be read exactly: fail closed.
+		return Exit(ExitPolicy, err)
+	}
 	if err != nil {
 		// An unreadable or malformed policy is a configuration error.
 		return Exit(ExitUsage, err)
 	}
 	r.Policies = set
-	plan := policy.Plan{Dir: r.Spec.Dir, AllowDisk: r.Spec.AllowDisk}
+	plan := policy.Plan{Dir: r.Spec.Dir, AllowDisk: r.Spec.AllowDisk, Start: r.Start}
 	for _, s := range r.Spec.Secrets {
-		plan.Items = append(plan.Items, policy.Item{Name: s.Name, Ref: s.Ref, Exposed: s.ExposeAs != ""})
+		plan.Items = append(plan.Items, policy.Item{Name: s.Name, Ref: s.Ref, Identity: r.Identity(s.Ref), Exposed: s.ExposeAs != ""})
 	}
 	return Exit(ExitPolicy, set.Check(plan))
+}
+
+// Identity is the canonical identity the policies match for ref under the
+// spec's provider settings (see providers.IdentityOf); ref.Target() when
+// it cannot be worked out before a request (the provider's request-time
+// check then decides).
+func (r *Run) Identity(ref providers.Ref) string {
+	id, err := providers.IdentityOf(ref, r.Spec.ProviderEnv)
+	if err != nil {
+		return ref.Target()
+	}
+	return id
+}
+
+// Gate puts the request-time policy check into ctx: every provider asks
+// it about the identity of each request it is about to send.
+func (r *Run) Gate(ctx context.Context) context.Context {
+	if len(r.Policies) == 0 {
+		return ctx
+	}
+	return providers.WithGate(ctx, r.Policies.Gate)
 }
 
 // OpenDir prepares the secrets directory (73).
@@ -154,23 +182,16 @@ func (r *Run) OpenDir() (*tmpfs.Dir, error) {
 	return d, nil
 }
 
-func (r *Run) open(ctx context.Context, scheme string) (providers.Provider, error) {
-	reg, ok := providers.Lookup(scheme)
-	if !ok {
-		return nil, fmt.Errorf("no %s provider in this build", scheme)
-	}
-	p, err := reg.New(ctx, r.Spec.ProviderEnv(reg.Block))
-	if err != nil {
-		return nil, err
-	}
-	r.opened[scheme] = p
-	return p, nil
+// Open returns the provider for scheme, built once for the Run's life
+// and shared by every caller (it is safe for concurrent use).
+func (r *Run) Open(ctx context.Context, scheme string) (providers.Provider, error) {
+	return r.pool.Open(ctx, scheme)
 }
 
 // Resolve fetches every reference of the spec under one --timeout,
 // opening only the providers whose schemes it uses.
 func (r *Run) Resolve(ctx context.Context) providers.Resolution {
-	return providers.Resolve(ctx, r.Spec.Refs(), r.open, providers.Options{Timeout: r.Spec.Timeout})
+	return providers.Resolve(r.Gate(ctx), r.Spec.Refs(), r.Open, providers.Options{Timeout: r.Spec.Timeout})
 }
 
 // Fetch resolves every secret under one --timeout. Optional secrets that
@@ -195,7 +216,7 @@ func (r *Run) Fetch(ctx context.Context) error {
 			continue
 		}
 		got, _ := res.Get(s.Ref)
-		r.Delivered = append(r.Delivered, Delivered{Secret: s, Value: got.Value, Meta: got})
+		r.Delivered = append(r.Delivered, Delivered{Secret: s, Value: got.Value})
 	}
 	if len(fails) > 0 {
 		return Exit(ExitProvider, fmt.Errorf("%d secret(s) could not be resolved:\n  %s", len(fails), strings.Join(fails, "\n  ")))
@@ -260,14 +281,9 @@ func (r *Run) AppEnv(d *tmpfs.Dir) ([]string, error) {
 	for _, name := range r.Spec.StripEnv {
 		plan.Remove[name] = true
 	}
-	for scheme, p := range r.opened {
+	for _, scheme := range r.pool.Opened() {
 		for _, name := range process.ConsumedCredentials[scheme] {
 			plan.Remove[name] = true
-		}
-		if c, ok := p.(providers.EnvConsumer); ok {
-			for _, name := range c.ConsumedEnv() {
-				plan.Remove[name] = true
-			}
 		}
 	}
 	for _, x := range r.Delivered {
@@ -290,20 +306,7 @@ func (r *Run) AppEnv(d *tmpfs.Dir) ([]string, error) {
 }
 
 // Lifecycles are the opened providers that hold something alive.
-func (r *Run) Lifecycles() []providers.Lifecycle {
-	var out []providers.Lifecycle
-	names := make([]string, 0, len(r.opened))
-	for n := range r.opened {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		if l, ok := r.opened[n].(providers.Lifecycle); ok {
-			out = append(out, l)
-		}
-	}
-	return out
-}
+func (r *Run) Lifecycles() []providers.Lifecycle { return r.pool.Lifecycles() }
 
 // Handoff tells every provider that holds something alive that the app is
 // about to start (Lifecycle.Handoff): a Vault login token no lease needs is

@@ -11,7 +11,6 @@
 package policy
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -19,12 +18,13 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 
-	"go.yaml.in/yaml/v3"
-
+	"github.com/secretbroker/secretbroker/identity"
 	"github.com/secretbroker/secretbroker/providers"
+	"github.com/secretbroker/secretbroker/readgate"
 )
 
 // GuardrailPath is the platform policy. It is a variable only so this
@@ -39,40 +39,81 @@ type Policy struct {
 	AllowDisk        bool     `yaml:"allow_disk"`
 	Dirs             []string `yaml:"dirs"`
 	MaxSecretBytes   int64    `yaml:"max_secret_bytes"`
+	// RunAsNonRoot refuses to start the app as uid 0 or with gid 0 (primary
+	// or supplementary).
+	RunAsNonRoot bool `yaml:"run_as_non_root"`
+	// RequireNoNewPrivileges refuses a start without --no-new-privileges.
+	RequireNoNewPrivileges bool `yaml:"require_no_new_privileges"`
 
-	Source string `yaml:"-"` // the file it came from, for messages
-	allow  []*regexp.Regexp
-	deny   []*regexp.Regexp
+	Source    string `yaml:"-"` // the file it came from, for messages
+	Guardrail bool   `yaml:"-"` // it is the platform's guardrail
+	allow     []*regexp.Regexp
+	deny      []*regexp.Regexp
 }
 
-// Load reads a policy file strictly: an unknown key is an error, since a
-// misspelt "deny" that is silently ignored would widen access.
+// Load reads a policy file strictly (see Parse). It must be a regular file
+// no larger than MaxBytes.
 func Load(path string) (*Policy, error) {
-	b, err := os.ReadFile(path)
+	b, err := readCapped(path, 0)
 	if err != nil {
 		return nil, fmt.Errorf("policy %s: %w", path, err)
 	}
 	return Parse(path, b)
 }
 
-// Parse reads a policy from b; source names it in messages.
+// readCapped reads a regular file of at most MaxBytes without blocking on
+// a FIFO or a device; flags are added to open's (O_NOFOLLOW).
+func readCapped(path string, flags int) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_CLOEXEC|flags, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("not a regular file (%s)", fi.Mode().Type())
+	}
+	b, err := io.ReadAll(io.LimitReader(f, MaxBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > MaxBytes {
+		return nil, fmt.Errorf("over the %d-byte limit for a policy", MaxBytes)
+	}
+	return b, nil
+}
+
+// Parse reads a policy from b; source names it in messages. It is strict:
+// one YAML document, a mapping of known keys each given once, no anchors,
+// aliases, merge keys or tags, true/false and decimal numbers written
+// plainly. A misspelt "deny" silently ignored would widen access, and a
+// construct two readers could read differently would make the policy say
+// one thing and do another.
 func Parse(source string, b []byte) (*Policy, error) {
 	p := &Policy{Source: source}
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(p); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("policy %s: %v", source, err)
+	root, err := strict(source, b)
+	if err != nil {
+		return nil, err
+	}
+	if root != nil {
+		if err := root.Decode(p); err != nil {
+			return nil, &StrictError{Source: source, Rule: err.Error()}
+		}
 	}
 	var bad []string
+	base := policyDir(source)
 	for _, pat := range p.Allow {
-		re, err := compile(pat)
+		re, err := compile(pat, base)
 		if err != nil {
 			bad = append(bad, err.Error())
 		}
 		p.allow = append(p.allow, re)
 	}
 	for _, pat := range p.Deny {
-		re, err := compile(pat)
+		re, err := compile(pat, base)
 		if err != nil {
 			bad = append(bad, err.Error())
 		}
@@ -92,9 +133,23 @@ func Parse(source string, b []byte) (*Policy, error) {
 	return p, nil
 }
 
+// policyDir is the real directory of a policy file, which relative
+// file:// patterns resolve against.
+func policyDir(source string) string {
+	d, err := readgate.RealPath(filepath.Dir(source))
+	if err != nil {
+		return filepath.Dir(source)
+	}
+	return d
+}
+
 // compile turns SCHEME://PATH-with-globs into a regexp: "*" is one path
-// segment (no "/"), "**" any depth.
-func compile(pat string) (*regexp.Regexp, error) {
+// segment (no "/"), "**" any depth. Patterns match canonical identities
+// (providers.IdentityOf): a file:// pattern is made absolute against base
+// (the policy file's directory) with the symlinks of its glob-free prefix
+// resolved, as a file's identity is its absolute real path; a vault://
+// pattern loses a leading "/", as Vault paths do.
+func compile(pat, base string) (*regexp.Regexp, error) {
 	scheme, path, ok := strings.Cut(pat, "://")
 	if !ok || !providers.KnownScheme(scheme) {
 		return nil, fmt.Errorf("pattern %q: want SCHEME://PATH with a known scheme (%s)", pat, strings.Join(providers.Schemes(), ", "))
@@ -102,8 +157,13 @@ func compile(pat string) (*regexp.Regexp, error) {
 	if strings.ContainsAny(path, "?#") {
 		return nil, fmt.Errorf("pattern %q: patterns match SCHEME://PATH; a grant is per secret, not per key or version", pat)
 	}
-	if scheme == "op" {
+	switch scheme {
+	case "op":
 		path = strings.ToLower(path)
+	case "vault":
+		path = strings.TrimPrefix(path, "/")
+	case "file":
+		path = filePattern(path, base)
 	}
 	var b strings.Builder
 	b.WriteString("^" + regexp.QuoteMeta(scheme+"://"))
@@ -120,6 +180,31 @@ func compile(pat string) (*regexp.Regexp, error) {
 	}
 	b.WriteString("$")
 	return regexp.Compile(b.String())
+}
+
+// filePattern makes a file:// pattern absolute and resolves the symlinks of
+// the part before its first glob. A relative pattern is relative to base,
+// except one that starts with "**", which matches at any depth from "/".
+func filePattern(path, base string) string {
+	switch {
+	case strings.HasPrefix(path, "**"):
+		// "file://**" reads as any file, wherever the policy is.
+		path = "/" + path
+	case !filepath.IsAbs(path):
+		path = base + "/" + path
+	}
+	i := strings.IndexByte(path, '*')
+	if i < 0 {
+		if r, err := readgate.RealPath(path); err == nil {
+			return r
+		}
+		return filepath.Clean(path)
+	}
+	dir := path[:strings.LastIndexByte(path[:i], '/')+1]
+	if r, err := readgate.RealPath(dir); err == nil {
+		return strings.TrimSuffix(r, "/") + "/" + path[len(dir):]
+	}
+	return path
 }
 
 // Violation is one thing a policy forbids.
@@ -145,9 +230,10 @@ func (d Denied) Error() string {
 
 // Item is one secret of a plan.
 type Item struct {
-	Name    string
-	Ref     providers.Ref
-	Exposed bool // expose_as puts the value in the environment
+	Name     string
+	Ref      providers.Ref
+	Identity string // providers.IdentityOf(Ref); "" means Ref.Target()
+	Exposed  bool   // expose_as puts the value in the environment
 }
 
 // Plan is what the workload is about to do.
@@ -155,11 +241,23 @@ type Plan struct {
 	Items     []Item
 	Dir       string
 	AllowDisk bool // --allow-disk was given
+	// Start is how the app will be started; nil when no app is started
+	// here (the broker, check, lint), and then run_as_non_root and
+	// require_no_new_privileges have nothing to judge.
+	Start *Start
+}
+
+// Start is how inject starts the app.
+type Start struct {
+	RunAs      *identity.Identity // --user; nil keeps inject's own ids
+	NoNewPrivs bool               // --no-new-privileges
 }
 
 // Allows reports whether the reference's target is allowed and not denied.
-func (p *Policy) Allows(ref providers.Ref) (bool, string) {
-	t := ref.Target()
+func (p *Policy) Allows(ref providers.Ref) (bool, string) { return p.AllowsID(ref.Target()) }
+
+// AllowsID reports whether a canonical identity is allowed and not denied.
+func (p *Policy) AllowsID(t string) (bool, string) {
 	for i, re := range p.deny {
 		if re.MatchString(t) {
 			return false, fmt.Sprintf("matches deny %q", p.Deny[i])
@@ -183,8 +281,16 @@ func (p *Policy) Check(plan Plan) []Violation {
 		out = append(out, Violation{Policy: p.Source, What: what, Why: fmt.Sprintf(format, args...)})
 	}
 	for _, it := range plan.Items {
-		if ok, why := p.Allows(it.Ref); !ok {
-			add(fmt.Sprintf("secret %s (%s)", it.Name, it.Ref.Canonical()), "%s", why)
+		id := it.Identity
+		if id == "" {
+			id = it.Ref.Target()
+		}
+		if ok, why := p.AllowsID(id); !ok {
+			what := fmt.Sprintf("secret %s (%s)", it.Name, it.Ref.Canonical())
+			if id != it.Ref.Target() {
+				what = fmt.Sprintf("secret %s (%s, read as %s)", it.Name, it.Ref.Canonical(), id)
+			}
+			add(what, "%s", why)
 		}
 		if it.Exposed && !p.AllowEnvExposure {
 			add("secret "+it.Name, "expose_as puts the value in the environment, and allow_env_exposure is false")
@@ -193,10 +299,43 @@ func (p *Policy) Check(plan Plan) []Violation {
 	if plan.AllowDisk && !p.AllowDisk {
 		add("--allow-disk", "allow_disk is false")
 	}
+	if p.RunAsNonRoot && plan.Start != nil {
+		if why := rootIDs(plan.Start.RunAs); why != "" {
+			add("the app's user", "%s, and run_as_non_root is true (give --user a non-root UID:GID)", why)
+		}
+	}
+	if p.RequireNoNewPrivileges && plan.Start != nil && !plan.Start.NoNewPrivs {
+		add("--no-new-privileges", "not given, and require_no_new_privileges is true")
+	}
 	if len(p.Dirs) > 0 && !underAny(plan.Dir, p.Dirs) {
 		add("dir "+plan.Dir, "not under the allowed dirs %v", p.Dirs)
 	}
 	return out
+}
+
+// rootIDs says how the app would run as root ("" when it would not): with
+// no --user it keeps inject's effective ids and groups.
+func rootIDs(id *identity.Identity) string {
+	if id == nil {
+		uid, gid := os.Geteuid(), os.Getegid()
+		groups, _ := os.Getgroups()
+		switch {
+		case uid == 0:
+			return "it would run as uid 0 (no --user, and inject runs as root)"
+		case gid == 0 || slices.Contains(groups, 0):
+			return "it would run with gid 0 (no --user, and inject has group 0)"
+		}
+		return ""
+	}
+	switch {
+	case id.UID == 0:
+		return fmt.Sprintf("--user %s is uid 0", id.Spec)
+	case id.GID == 0:
+		return fmt.Sprintf("--user %s has gid 0", id.Spec)
+	case slices.Contains(id.Groups, 0):
+		return fmt.Sprintf("--user %s is in group 0", id.Spec)
+	}
+	return ""
 }
 
 // CheckSize is applied after a fetch: max_secret_bytes bounds each value.
@@ -221,29 +360,35 @@ func underAny(dir string, roots []string) bool {
 // Set is every policy in force: the guardrail and the workload's own.
 type Set []*Policy
 
+// GuardrailError is a guardrail that exists but cannot be trusted or read
+// exactly: the start fails closed (77), since the platform meant a limit.
+type GuardrailError struct{ Err error }
+
+func (e *GuardrailError) Error() string { return "guardrail: " + e.Err.Error() }
+func (e *GuardrailError) Unwrap() error { return e.Err }
+
 // LoadSet loads the workload policy (path may be "") and the guardrail.
-// A guardrail that exists but is not owned by root, or that others may
-// write, is an error rather than ignored quietly: it is meant to be the
-// platform's, and one that is not should stop the start.
+// A guardrail that exists is the platform's only when nobody but root could
+// have written it: it and every directory above it owned by root and not
+// writable by group or others (a sticky directory such as /tmp is accepted
+// above a root-owned entry). One that is writable by others, not a regular
+// file, too large, or not strictly parseable is a *GuardrailError rather
+// than ignored: it is meant to be a limit, and one that is not should stop
+// the start. A guardrail file owned by another user in root-only
+// directories was put there by root and is ignored with a note.
 func LoadSet(path string) (Set, []string, error) {
 	var set Set
 	var notes []string
-	if fi, err := os.Stat(GuardrailPath); err == nil {
-		st, _ := fi.Sys().(*syscall.Stat_t)
-		switch {
-		case st == nil || st.Uid != 0:
-			notes = append(notes, fmt.Sprintf("%s is not owned by root, so it is not a guardrail; ignored", GuardrailPath))
-		case fi.Mode().Perm()&0o022 != 0:
-			return nil, nil, fmt.Errorf("guardrail %s is writable by group or others (mode %s); make it 0644 or stricter", GuardrailPath, fi.Mode().Perm())
-		default:
-			g, err := Load(GuardrailPath)
-			if err != nil {
-				return nil, nil, err
-			}
-			set = append(set, g)
-		}
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return nil, nil, fmt.Errorf("guardrail %s: %w", GuardrailPath, err)
+	g, note, err := loadGuardrail(GuardrailPath)
+	if err != nil {
+		return nil, nil, &GuardrailError{Err: err}
+	}
+	if note != "" {
+		notes = append(notes, note)
+	}
+	if g != nil {
+		g.Guardrail = true
+		set = append(set, g)
 	}
 	if path != "" {
 		p, err := Load(path)
@@ -253,6 +398,81 @@ func LoadSet(path string) (Set, []string, error) {
 		set = append(set, p)
 	}
 	return set, notes, nil
+}
+
+func loadGuardrail(path string) (*Policy, string, error) {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		// No guardrail. (Whoever could create one could only narrow.)
+		return nil, "", nil
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: %w", path, err)
+	}
+	real, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: %w", path, err)
+	}
+	if err := securePath(filepath.Dir(path), fi); err != nil {
+		return nil, "", fmt.Errorf("%s: %v", path, err)
+	}
+	rfi, err := os.Lstat(real)
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: %w", path, err)
+	}
+	if real != path {
+		if err := securePath(filepath.Dir(real), rfi); err != nil {
+			return nil, "", fmt.Errorf("%s (a symlink to %s): %v", path, real, err)
+		}
+	}
+	if !rfi.Mode().IsRegular() {
+		return nil, "", fmt.Errorf("%s is not a regular file (%s)", path, rfi.Mode().Type())
+	}
+	st, _ := rfi.Sys().(*syscall.Stat_t)
+	if st == nil || st.Uid != 0 {
+		return nil, fmt.Sprintf("%s is not owned by root, so it is not a guardrail; ignored", path), nil
+	}
+	if rfi.Mode().Perm()&0o022 != 0 {
+		return nil, "", fmt.Errorf("%s is writable by group or others (mode %s); make it 0644 or stricter", path, rfi.Mode().Perm())
+	}
+	b, err := readCapped(real, syscall.O_NOFOLLOW)
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: %w", path, err)
+	}
+	p, err := Parse(path, b)
+	return p, "", err
+}
+
+// securePath checks that dir and every directory above it are owned by
+// root and not writable by group or others; a sticky directory (/tmp) is
+// accepted when the entry below it is owned by root, since then nobody
+// else can rename or remove that entry. child is dir's entry on the path
+// (nil when it does not exist).
+func securePath(dir string, child fs.FileInfo) error {
+	for {
+		fi, err := os.Lstat(dir)
+		if err != nil {
+			return err
+		}
+		st, _ := fi.Sys().(*syscall.Stat_t)
+		switch {
+		case st == nil || st.Uid != 0:
+			return fmt.Errorf("its directory %s is owned by uid %d, not root, so that user could replace it", dir, ownerUID(st))
+		case fi.Mode().Perm()&0o022 != 0 && !(fi.Mode()&fs.ModeSticky != 0 && child != nil && ownerUID(child.Sys().(*syscall.Stat_t)) == 0):
+			return fmt.Errorf("its directory %s is writable by group or others (mode %s), so they could replace it", dir, fi.Mode().Perm())
+		}
+		if dir == "/" || dir == "." {
+			return nil
+		}
+		child, dir = fi, filepath.Dir(dir)
+	}
+}
+
+func ownerUID(st *syscall.Stat_t) int64 {
+	if st == nil {
+		return -1
+	}
+	return int64(st.Uid)
 }
 
 // Check returns every violation of every policy in the set.
@@ -267,6 +487,34 @@ func (s Set) Check(plan Plan) error {
 	return nil
 }
 
+// Gate is the request-time check (providers.Gate): the identity a
+// provider is about to request must be allowed by every policy in the set.
+func (s Set) Gate(id string) error {
+	var d Denied
+	for _, p := range s {
+		if ok, why := p.AllowsID(id); !ok {
+			d = append(d, Violation{Policy: p.Source, What: id, Why: why})
+		}
+	}
+	if len(d) > 0 {
+		return d
+	}
+	return nil
+}
+
+// Guardrail is the set's guardrail alone (empty when there is none): what
+// a file read on the workload's behalf that is not a secret (a template
+// source, a token file) must pass.
+func (s Set) Guardrail() Set {
+	var out Set
+	for _, p := range s {
+		if p.Guardrail {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
 // CheckSize applies every max_secret_bytes.
 func (s Set) CheckSize(name string, n int) *Violation {
 	for _, p := range s {
@@ -277,14 +525,18 @@ func (s Set) CheckSize(name string, n int) *Violation {
 	return nil
 }
 
-// Verdict explains, for --dry-run, what the set says of one reference.
-func (s Set) Verdict(ref providers.Ref) string {
+// Verdict explains, for --dry-run, what the set says of one reference read
+// as the canonical identity id ("" means ref.Target()).
+func (s Set) Verdict(ref providers.Ref, id string) string {
 	if len(s) == 0 {
 		return "allowed (no policy: the declaration is the limit)"
 	}
+	if id == "" {
+		id = ref.Target()
+	}
 	var parts []string
 	for _, p := range s {
-		ok, why := p.Allows(ref)
+		ok, why := p.AllowsID(id)
 		if !ok {
 			return "DENIED: " + why + " (" + p.Source + ")"
 		}

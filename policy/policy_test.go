@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/secretbroker/secretbroker/providers"
@@ -137,5 +138,60 @@ func TestGuardrail(t *testing.T) {
 	set, notes, err := LoadSet(own)
 	if err != nil || len(set) != 1 || len(notes) != 1 {
 		t.Fatalf("non-root guardrail: %d policies, notes %v, %v", len(set), notes, err)
+	}
+}
+
+// TestGuardrailRefused: a guardrail that exists but that someone other
+// than root could have written, or that is not a plain small file, is a
+// GuardrailError (77), never ignored and never blocking.
+func TestGuardrailRefused(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("the guardrail must be root-owned; run as root to test it")
+	}
+	good := []byte("allow: [\"file://**\"]\n")
+	tests := []struct {
+		name  string
+		setup func(dir, path string)
+		want  string // "" = accepted
+	}{
+		{"plain", func(dir, path string) { os.WriteFile(path, good, 0o644) }, ""},
+		{"fifo", func(dir, path string) { syscall.Mkfifo(path, 0o644) }, "not a regular file"},
+		{"directory", func(dir, path string) { os.Mkdir(path, 0o755) }, "not a regular file"},
+		{"dir writable", func(dir, path string) { os.WriteFile(path, good, 0o644); os.Chmod(dir, 0o777) }, "is writable by group or others"},
+		{"dir sticky, file root's", func(dir, path string) { os.WriteFile(path, good, 0o644); os.Chmod(dir, 0o777|os.ModeSticky) }, ""},
+		{"dir another user's", func(dir, path string) { os.WriteFile(path, good, 0o644); os.Chown(dir, 1000, 1000) }, "owned by uid 1000"},
+		{"symlink into a writable dir", func(dir, path string) {
+			os.Mkdir(filepath.Join(dir, "w"), 0o777)
+			os.Chmod(filepath.Join(dir, "w"), 0o777) // past the umask
+			os.WriteFile(filepath.Join(dir, "w", "p.yaml"), good, 0o644)
+			os.Symlink("w/p.yaml", path)
+		}, "writable by group or others"},
+		{"symlink to a root-only file", func(dir, path string) {
+			os.Mkdir(filepath.Join(dir, "..data"), 0o755)
+			os.WriteFile(filepath.Join(dir, "..data", "p.yaml"), good, 0o644)
+			os.Symlink("..data/p.yaml", path)
+		}, ""},
+		{"two documents", func(dir, path string) { os.WriteFile(path, []byte("allow: []\n---\n"), 0o644) }, "more than one YAML document"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "etc")
+			os.Mkdir(dir, 0o755)
+			old := GuardrailPath
+			GuardrailPath = filepath.Join(dir, "policy.yaml")
+			t.Cleanup(func() { GuardrailPath = old })
+			tt.setup(dir, GuardrailPath)
+			set, _, err := LoadSet("")
+			if tt.want == "" {
+				if err != nil || len(set) != 1 {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			var ge *GuardrailError
+			if !errors.As(err, &ge) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("got %v, want a GuardrailError with %q", err, tt.want)
+			}
+		})
 	}
 }

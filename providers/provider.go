@@ -19,7 +19,6 @@ type Secret struct {
 	LeaseID   string
 	LeaseTTL  time.Duration
 	Renewable bool
-	FetchedAt time.Time
 }
 
 // Result is the outcome for one Ref of a Fetch call.

@@ -34,12 +34,15 @@ type scheme struct {
 	params  []string
 	allowKy bool
 	lower   bool // canonical form lower-cases the path (1Password names are case-insensitive)
-	check   func(r *Ref) *RefError
+	// trimLead drops a leading "/" from the path: the provider requests
+	// the path without it (Vault's API paths are relative to /v1/).
+	trimLead bool
+	check    func(r *Ref) *RefError
 }
 
 var schemes = map[string]scheme{
 	"file":   {allowKy: true},
-	"vault":  {params: []string{"version"}, allowKy: true, check: checkVault},
+	"vault":  {params: []string{"version"}, allowKy: true, trimLead: true, check: checkVault},
 	"aws-sm": {params: []string{"region", "version-id", "version-stage"}, allowKy: true},
 	"op":     {params: []string{"attribute", "ssh-format"}, lower: true, check: checkOnePassword},
 }
@@ -125,10 +128,21 @@ func ParseRef(raw string) (Ref, error) {
 	if err != nil {
 		return fail(off+err.pos, "%s", err.msg)
 	}
+	// Segments are checked on the decoded path: "%2e%2e" is "..", and an
+	// HTTP client or the kernel would clean it away after the policy had
+	// matched the spelling with the dots.
 	if e := checkSegments(raw, off, rawPath); e != nil {
 		return Ref{}, e
 	}
 	r.Path = strings.TrimSuffix(path, "/")
+	if sc.trimLead {
+		// The provider requests the path without its leading "/"; the
+		// policy must match what is requested.
+		r.Path = strings.TrimPrefix(r.Path, "/")
+		if r.Path == "" {
+			return fail(off, "empty path")
+		}
+	}
 	if r.Path == "" {
 		r.Path = "/"
 	}
@@ -249,25 +263,56 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// checkSegments rejects "//", "." and ".." in the path (a leading "/" is an
-// absolute path and fine; one trailing "/" is cleaned away).
+// checkSegments rejects "//", "." and ".." in the decoded path, and
+// control characters, pointing at the byte of rawPath where the offending
+// segment starts. A leading "/" is an absolute path and fine; one trailing
+// "/" is cleaned away. A %XX escape is decoded first, so "%2e%2e" is "..",
+// and "%2F" separates segments as "/" does.
 func checkSegments(raw string, off int, rawPath string) *RefError {
-	p := strings.TrimSuffix(rawPath, "/")
-	start := 0
-	if strings.HasPrefix(p, "/") {
-		start = 1
+	type seg struct {
+		text string
+		pos  int // raw offset of its first byte
 	}
-	pos := off + start
-	for _, seg := range strings.Split(p[start:], "/") {
-		switch seg {
+	var segs []seg
+	var cur strings.Builder
+	start := 0
+	for i := 0; i < len(rawPath); i++ {
+		c, at := rawPath[i], i
+		if c == '%' && i+2 < len(rawPath) {
+			if n, err := strconv.ParseUint(rawPath[i+1:i+3], 16, 8); err == nil {
+				c = byte(n)
+				i += 2
+			}
+		}
+		if c < 0x20 || c == 0x7f {
+			return &RefError{Ref: raw, Pos: off + at, Msg: "control character in path"}
+		}
+		if c == '/' {
+			segs = append(segs, seg{cur.String(), off + start})
+			cur.Reset()
+			start = i + 1
+			continue
+		}
+		cur.WriteByte(c)
+	}
+	segs = append(segs, seg{cur.String(), off + start})
+	// A leading "/" gives an empty first segment; one trailing "/" an
+	// empty last one. Both are allowed (once).
+	if len(segs) > 1 && segs[0].text == "" {
+		segs = segs[1:]
+	}
+	if len(segs) > 1 && segs[len(segs)-1].text == "" {
+		segs = segs[:len(segs)-1]
+	}
+	for _, s := range segs {
+		switch s.text {
 		case "":
-			if len(p) > start {
-				return &RefError{Ref: raw, Pos: pos, Msg: `empty path segment ("//")`}
+			if len(segs) > 1 || len(rawPath) > 1 {
+				return &RefError{Ref: raw, Pos: s.pos, Msg: `empty path segment ("//")`}
 			}
 		case ".", "..":
-			return &RefError{Ref: raw, Pos: pos, Msg: fmt.Sprintf("%q path segment not allowed", seg)}
+			return &RefError{Ref: raw, Pos: s.pos, Msg: fmt.Sprintf("%q path segment not allowed", s.text)}
 		}
-		pos += len(seg) + 1
 	}
 	return nil
 }

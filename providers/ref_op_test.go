@@ -54,7 +54,7 @@ func TestParseOnePasswordRefErrors(t *testing.T) {
 		{"op://vault/a%2Fb/field", "escape"},
 		{"op://vault/a%20b/field", "escape"},
 		{"op://vault/caf\u00e9/field", "non-ASCII"},
-		{"op://vault/tab\there/field", "do not allow"},
+		{"op://vault/tab\there/field", "control character in path"},
 		{"op://vault/ item/field", "leading or trailing spaces"},
 		{"op://vault/item/field ", "leading or trailing spaces"},
 		{"op://vault/item/field?attribute=color", "unknown attribute"},

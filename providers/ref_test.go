@@ -19,6 +19,10 @@ func TestParseRef(t *testing.T) {
 		{"file:///etc/app.yaml#db", "file:///etc/app.yaml#db", "file:///etc/app.yaml"},
 		{"file://dev.env#API_KEY", "file://dev.env#API_KEY", "file://dev.env"},
 		{"file://a%23b.json#k%3Fx", "file://a%23b.json#k%3Fx", "file://a%23b.json"},
+		// Vault requests the path without a leading "/": so does the policy.
+		{"vault:///secret/app/admin#k", "vault://secret/app/admin#k", "vault://secret/app/admin"},
+		{"vault://%2Fsecret/app/admin", "vault://secret/app/admin", "vault://secret/app/admin"},
+		{"vault://secret%2Fapp/admin", "vault://secret/app/admin", "vault://secret/app/admin"},
 	}
 	for _, tt := range tests {
 		r, err := ParseRef(tt.in)
@@ -49,6 +53,19 @@ func TestParseRefErrors(t *testing.T) {
 		{"vault://secret/../admin", `".." path segment`},
 		{"vault://secret/./admin", `"." path segment`},
 		{"vault://secret//admin", `empty path segment`},
+		// Decoded before the check: an escaped dot segment is a dot segment.
+		{"vault://secret/app/%2e%2e/admin", `".." path segment not allowed (at byte 19)`},
+		{"vault://secret/app/%2E%2e/admin", `".." path segment not allowed (at byte 19)`},
+		{"vault://secret/app/.%2e/admin", `".." path segment not allowed (at byte 19)`},
+		{"vault://secret/app/%2e/admin", `"." path segment not allowed (at byte 19)`},
+		{"vault://secret/app%2f%2fadmin", `empty path segment ("//") (at byte 21)`},
+		{"vault://secret/app%2F..%2Fadmin", `".." path segment not allowed (at byte 21)`},
+		{"file://%2e%2e/etc/passwd", `".." path segment not allowed (at byte 7)`},
+		{"aws-sm://prod/%2E%2E/admin", `".." path segment not allowed (at byte 14)`},
+		{"vault://secret/a%00b", `control character in path (at byte 16)`},
+		{"vault://secret/a%0ab", `control character in path (at byte 16)`},
+		{"vault:///", "empty path"},
+		{"vault://%2F", "empty path"},
 		{"vault://secret/app?version=x", "positive integer"},
 		{"vault://secret/app?version=1&version=2", "given twice"},
 		{"vault://secret/app#", "empty key"},

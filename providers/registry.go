@@ -20,6 +20,10 @@ type Env struct {
 	User    *identity.Identity // --user, or nil
 	Logger  *slog.Logger
 	Timeout time.Duration // the run's --timeout, for the provider's own clients
+	// ConfigDir is the directory of the config file (the working directory
+	// when there is none): relative paths in a provider block resolve
+	// against it, as template sources do.
+	ConfigDir string
 }
 
 // Factory builds the provider for one scheme. It is called lazily, only
@@ -31,6 +35,10 @@ type Registration struct {
 	Scheme string
 	Block  string // key under providers: in the config file
 	New    Factory
+	// Identity is the canonical identity of what ref will be read as under
+	// the provider settings in env (the file's absolute real path, Vault's
+	// namespace and path), which the policies match; nil: ref.Target().
+	Identity func(ref Ref, env Env) (string, error)
 }
 
 var registry = map[string]Registration{}
@@ -73,13 +81,6 @@ type Lifecycle interface {
 	Keep(ctx context.Context)
 	// Close revokes what the provider owns (leases, its login token).
 	Close(ctx context.Context) error
-}
-
-// EnvConsumer is implemented by providers that read credentials from the
-// environment beyond the fixed list (VAULT_TOKEN, OP_SERVICE_ACCOUNT_TOKEN,
-// OP_CONNECT_TOKEN), so the app's environment loses them too.
-type EnvConsumer interface {
-	ConsumedEnv() []string
 }
 
 // LeaseRenewer is implemented by providers whose secrets carry renewable

@@ -61,8 +61,11 @@ func (p *recorder) Fetch(ctx context.Context, refs []Ref) []Result {
 func TestResolveDedupesAndGroups(t *testing.T) {
 	vault := &recorder{data: map[string]string{"secret/a": "1", "secret/b": "2"}}
 	aws := &recorder{data: map[string]string{"prod/x": "3"}}
+	var mu sync.Mutex // Resolve opens each scheme from its own goroutine
 	opened := map[string]int{}
 	open := func(_ context.Context, scheme string) (Provider, error) {
+		mu.Lock()
+		defer mu.Unlock()
 		opened[scheme]++
 		switch scheme {
 		case "vault":

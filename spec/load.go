@@ -110,6 +110,10 @@ func Load(flags *pflag.FlagSet) (*Spec, error) {
 			probs.add("config", "%s is not valid YAML: %v", cfg, err)
 			return nil, probs
 		}
+		if err := rawUser(b, m); err != nil {
+			probs.add("user", "%v", err)
+			return nil, probs
+		}
 		if err := v.MergeConfigMap(m); err != nil {
 			probs.add("config", "%s: %v", cfg, err)
 			return nil, probs
@@ -562,4 +566,29 @@ func (s *Spec) checkCollisions(probs *Problems) {
 			byName[t.Dest] = t.Where
 		}
 	}
+}
+
+// rawUser replaces m's user: with the text as written: YAML reads 010 as
+// 8, 0x3e8 and 1e3 as 1000, and the identity must be what the file says
+// (identity.Parse then refuses those spellings).
+func rawUser(b []byte, m map[string]any) error {
+	if _, ok := m["user"]; !ok {
+		return nil
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil || len(doc.Content) == 0 {
+		return err
+	}
+	root := doc.Content[0]
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		if root.Content[i].Value != "user" {
+			continue
+		}
+		n := root.Content[i+1]
+		if n.Kind == yaml.AliasNode || n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
+			return fmt.Errorf("line %d: want UID[:GID] or NAME[:GROUP] as a plain string", n.Line)
+		}
+		m["user"] = n.Value
+	}
+	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -92,7 +93,18 @@ func (s *Spec) ProviderEnv(block string) providers.Env {
 		User:    s.User,
 		Logger:  s.logger(),
 		Timeout: s.Timeout,
+		// Relative paths in a provider block resolve as template sources do.
+		ConfigDir: s.ConfigDir(),
 	}
+}
+
+// ConfigDir is the directory of the config file, or the working directory
+// when there is none.
+func (s *Spec) ConfigDir() string {
+	if s.ConfigFile == "" {
+		return "."
+	}
+	return filepath.Dir(s.ConfigFile)
 }
 
 func (s *Spec) logger() *slog.Logger {

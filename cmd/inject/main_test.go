@@ -7,11 +7,19 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/secretbroker/secretbroker/internal/scripttest"
+	"github.com/secretbroker/secretbroker/policy"
 )
 
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
-		"inject": func() { os.Exit(Main(os.Args[1:])) },
+		"inject": func() {
+			// Scripts point the guardrail at a file of their own; only
+			// this test binary reads the variable.
+			if g := os.Getenv("SECRETBROKER_TEST_GUARDRAIL"); g != "" {
+				policy.GuardrailPath = g
+			}
+			os.Exit(Main(os.Args[1:]))
+		},
 	})
 }
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/secretbroker/secretbroker/internal/cli"
 	"github.com/secretbroker/secretbroker/pipeline"
+	"github.com/secretbroker/secretbroker/policy"
 	"github.com/secretbroker/secretbroker/process"
 	"github.com/secretbroker/secretbroker/spec"
 )
@@ -48,6 +49,8 @@ func newRunCommand() *cobra.Command {
 	c.Flags().StringVar(&o.watch, "watch", "", "with --supervise, watch DIR and signal the app when a file changes")
 	c.Flags().StringVar(&o.reloadSignal, "reload-signal", "SIGHUP", "signal sent to the app on a change under --watch")
 	c.Flags().BoolVar(&o.restartOnChange, "restart-on-change", false, "restart the app instead of signalling it on a change under --watch")
+	c.Flags().BoolVar(&o.noNewPrivs, "no-new-privileges", false, "set no_new_privs before the app starts: setuid bits and file capabilities grant it nothing")
+	c.Flags().StringSliceVar(&o.keepCaps, "keep-capabilities", nil, "with --user, capabilities the bounding set keeps (e.g. CAP_NET_BIND_SERVICE); all others are dropped")
 	return c
 }
 
@@ -57,8 +60,9 @@ func addCommonFlags(f *pflag.FlagSet) {
 }
 
 type runOptions struct {
-	dryRun, supervise, signalGroup, restartOnChange bool
-	watch, reloadSignal                             string
+	dryRun, supervise, signalGroup, restartOnChange, noNewPrivs bool
+	watch, reloadSignal                                         string
+	keepCaps                                                    []string
 }
 
 // loadSpec loads the declaration from the command's flags, INJECT_* and
@@ -117,10 +121,18 @@ func (o *runOptions) run(cmd *cobra.Command, args []string) error {
 		return err
 	}
 	log := s.Logger
+	keep, err := process.ParseCapabilities(o.keepCaps)
+	if err != nil {
+		return pipeline.Exit(pipeline.ExitUsage, fmt.Errorf("--keep-capabilities: %v", err))
+	}
+	if len(keep) > 0 && s.User == nil {
+		return pipeline.Exit(pipeline.ExitUsage, fmt.Errorf("--keep-capabilities needs --user: without it the app keeps inject's capabilities"))
+	}
 	r, err := pipeline.New(s, log)
 	if err != nil {
 		return pipeline.Exit(pipeline.ExitUsage, err)
 	}
+	r.Start = &policy.Start{RunAs: s.User, NoNewPrivs: o.noNewPrivs}
 	if err := r.CheckPolicy(); err != nil {
 		// A denial shows the plan with each verdict; a policy file that
 		// could not be read or parsed shows nothing, since no verdict
@@ -188,7 +200,8 @@ func (o *runOptions) run(cmd *cobra.Command, args []string) error {
 		return pipeline.Exit(pipeline.ExitProvider, err)
 	}
 	r.WipeValues()
-	if err := process.DropPrivileges(s.User); err != nil {
+	// From here this goroutine's OS thread is the app's: Confine locks it.
+	if err := process.Confine(process.Confinement{User: s.User, NoNewPrivs: o.noNewPrivs, KeepCaps: keep}); err != nil {
 		d.Wipe()
 		return pipeline.Exit(pipeline.ExitUsage, err)
 	}
@@ -234,7 +247,7 @@ func printPlan(w io.Writer, r *pipeline.Run, s *spec.Spec) {
 		if sec.ExposeAs != "" {
 			file += " +env " + sec.ExposeAs
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%#o\t%s\t%s\n", sec.Name, sec.Ref.Canonical(), sec.Ref.Scheme, file, sec.Mode, owner, r.Policies.Verdict(sec.Ref))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%#o\t%s\t%s\n", sec.Name, sec.Ref.Canonical(), sec.Ref.Scheme, file, sec.Mode, owner, r.Policies.Verdict(sec.Ref, r.Identity(sec.Ref)))
 	}
 	for _, t := range s.Templates {
 		fmt.Fprintf(tw, "%s\t(template %s)\t-\t%s\t%#o\t%s\t-\n", t.Dest, t.Source, s.Dir+"/"+t.Dest, t.Mode, owner)

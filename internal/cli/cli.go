@@ -29,6 +29,10 @@ import (
 // build the whole tree, so they list every subcommand.
 func Main(name string, args []string, stderr io.Writer, newRoot func() *cobra.Command, subcommands map[string]func() *cobra.Command) int {
 	process.Harden()
+	if err := process.CheckNotSetuid(); err != nil {
+		fmt.Fprintln(stderr, name+": "+err.Error())
+		return pipeline.ExitUsage
+	}
 	cmd, err := build(name, args, newRoot, subcommands)
 	if err == nil {
 		cmd.SetArgs(args)

@@ -12,7 +12,6 @@ import (
 
 	"github.com/secretbroker/secretbroker/lint/rules"
 	"github.com/secretbroker/secretbroker/lint/scan"
-	"github.com/secretbroker/secretbroker/lint/walk"
 )
 
 // Formats accepted by --format.
@@ -78,7 +77,11 @@ func Text(w io.Writer, res *scan.Result) error {
 		if f.KnownSecret != "" {
 			what = "value of " + f.KnownSecret
 		}
-		fmt.Fprintf(&b, "    %-8s %-28s %s  %s  (%s)\n", strings.ToUpper(f.SeverityStr), f.RuleID, loc, what, f.Status)
+		st := f.Status
+		if f.Class != "" && f.Class != scan.ClassSecret {
+			st += "; " + f.Class
+		}
+		fmt.Fprintf(&b, "    %-8s %-28s %s  %s  (%s)\n", strings.ToUpper(f.SeverityStr), f.RuleID, loc, what, st)
 		extra := f.Description
 		if f.Note != "" {
 			extra += "; " + f.Note
@@ -87,6 +90,14 @@ func Text(w io.Writer, res *scan.Result) error {
 			extra += "; fix: " + f.Fix
 		}
 		fmt.Fprintf(&b, "             %s\n", extra)
+		if n := len(f.Locations); n > 0 {
+			shown := f.Locations[:min(n, 3)]
+			more := ""
+			if n > len(shown) {
+				more = fmt.Sprintf(" and %d more", n-len(shown))
+			}
+			fmt.Fprintf(&b, "             same value also at: %s%s\n", strings.Join(shown, ", "), more)
+		}
 	}
 	if len(res.Skips) > 0 {
 		b.WriteString("skipped (reported, not silently ignored):\n")
@@ -178,14 +189,17 @@ func SARIF(w io.Writer, res *scan.Result, version string) error {
 			logical = append(logical, map[string]any{"name": f.Path, "kind": "member"})
 		}
 		loc["logicalLocations"] = logical
-		props := map[string]any{"status": f.Status}
+		props := map[string]any{"status": f.Status, "class": f.Class}
+		if len(f.Locations) > 0 {
+			props["otherLocations"] = f.Locations
+		}
 		if f.Image != "" {
 			props["image"] = f.Image
 		}
 		results = append(results, map[string]any{
 			"ruleId":              f.RuleID,
 			"ruleIndex":           i,
-			"level":               level(f.Severity),
+			"level":               resultLevel(f),
 			"message":             map[string]any{"text": msg},
 			"locations":           []any{loc},
 			"partialFingerprints": map[string]any{"secretLocation/v1": f.Fingerprint},
@@ -235,8 +249,18 @@ func SARIF(w io.Writer, res *scan.Result, version string) error {
 	return enc.Encode(log)
 }
 
+// resultLevel is the severity's level for class secret; fixture and
+// shipped findings are notes.
+func resultLevel(f scan.Finding) string {
+	if f.Class != "" && f.Class != scan.ClassSecret {
+		return "note"
+	}
+	return level(f.Severity)
+}
+
 func uri(p string) string {
-	p = walk.OuterPath(p) // the file of the layer holding the match
+	// A member of an archive is named as jar!member, so that a
+	// code-scanning UI does not put the member's line on the archive.
 	return strings.NewReplacer(" ", "%20", "#", "%23", "?", "%3F", "[", "%5B", "]", "%5D").Replace(p)
 }
 

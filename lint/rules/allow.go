@@ -40,6 +40,18 @@ func IsPublishedExample(v []byte) bool {
 	return publishedExamples[string(bytes.Trim(v, `"' `))]
 }
 
+// ContainsPublishedExample reports whether a published example is embedded
+// in v: in a binary the next string runs straight on from it ("…c5cX"), so
+// an exact match misses it.
+func ContainsPublishedExample(v []byte) bool {
+	for ex := range publishedExamples {
+		if len(ex) >= 20 && len(v) > len(ex) && bytes.Contains(v, []byte(ex)) {
+			return true
+		}
+	}
+	return false
+}
+
 var placeholderWords = []string{
 	"changeme", "change_me", "change-me", "changeit", "placeholder", "example",
 	"your_", "your-", "yourtoken", "yourkey", "yoursecret", "xxxx", "****", "....",

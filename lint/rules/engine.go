@@ -352,6 +352,9 @@ func (s *Scanner) accept(ru *Rule, buf []byte, a, b int, base int64, lines int, 
 		return
 	}
 	s.seen[k] = true
+	if ru.ByName && NotAValue(buf, a, b) != "" {
+		return
+	}
 	val := buf[a:b]
 	ok, note := Check(ru, val)
 	if !ok {
@@ -364,7 +367,7 @@ func (s *Scanner) accept(ru *Rule, buf []byte, a, b int, base int64, lines int, 
 // Check applies a rule's value filters: published examples, placeholders,
 // entropy and the format validator.
 func Check(ru *Rule, val []byte) (bool, string) {
-	if IsPublishedExample(val) {
+	if IsPublishedExample(val) || ContainsPublishedExample(val) {
 		return false, ""
 	}
 	if !ru.NoPlaceholderCheck && IsPlaceholder(val) {
@@ -386,7 +389,7 @@ func Check(ru *Rule, val []byte) (bool, string) {
 // CheckFile decides a file-only rule (a keystore, a key file) from the
 // file's first bytes: magic, validator, public-values list.
 func CheckFile(ru *Rule, head []byte) (bool, string) {
-	if !ru.MagicMatches(head) || IsPublicValue(head) {
+	if !ru.MagicMatches(head) || IsPublicValue(head) || emptyOrPlaceholder(head) {
 		return false, ""
 	}
 	if ru.Validate != "" {
@@ -400,4 +403,15 @@ func (s *Scanner) ScanBytes(b []byte, name string) []Match {
 	var out []Match
 	_ = s.Scan(bytes.NewReader(b), name, func(m Match) { out = append(out, m) })
 	return out
+}
+
+// emptyOrPlaceholder reports whether a file named like a key holds nothing
+// that could be one: no bytes, blanks only, or a short stand-in ("dummy",
+// "changeme", "TODO").
+func emptyOrPlaceholder(head []byte) bool {
+	t := bytes.TrimSpace(head)
+	if len(t) == 0 {
+		return true
+	}
+	return len(t) < 64 && !bytes.ContainsAny(t, "\x00") && IsPlaceholder(t)
 }

@@ -89,6 +89,12 @@ type Rule struct {
 	// keyword hit before the regex, for keywords that are common in
 	// ordinary text ("://", "pat").
 	Precheck string `yaml:"precheck"`
+	// ByName marks a rule that finds a value by the name before it
+	// (PASSWORD=..., "secret": ...): the value is then judged as a value
+	// (a path, a URL without credentials, a reference is no secret) and
+	// a name that refers to a secret (DB_PASSWORD_FILE, secretName) is
+	// no assignment of one.
+	ByName bool `yaml:"by_name"`
 
 	Severity Severity       `yaml:"-"`
 	re       *regexp.Regexp // nil for file-only rules

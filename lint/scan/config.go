@@ -29,6 +29,8 @@ func (s *Scanner) config(target string, img source.Image) {
 			f := fromMatch(m)
 			f.Target, f.Image, f.Path, f.Status, f.History = target, img.Name, loc, StatusConfig, history
 			f.Line = 0
+			// The rule was written for .env files; say where it really is.
+			f.Description = strings.Replace(f.Description, "a .env file", "the image config", 1)
 			if img.Platform != "" {
 				f.Platforms = []string{img.Platform}
 			}

@@ -39,13 +39,20 @@ type Finding struct {
 	Path        string         `json:"path"`                   // file path, or config location ("config.Env[2]")
 	Line        int            `json:"line,omitempty"`
 	Status      string         `json:"status"`
-	Note        string         `json:"note,omitempty"`
-	Preview     string         `json:"preview,omitempty"`
-	KnownSecret string         `json:"known_secret,omitempty"`
-	Fix         string         `json:"fix,omitempty"`
-	Fingerprint string         `json:"fingerprint"`
-	Secret      rules.Secret   `json:"-"`
-	wholeFile   bool           // a file-only rule: Secret is the file's first bytes
+	// Class says how much the finding is worth: ClassSecret, ClassFixture
+	// (a test or example location) or ClassShipped (in a file a package
+	// manager installed, unmodified). --fail-on picks the failing classes.
+	Class       string `json:"class"`
+	Note        string `json:"note,omitempty"`
+	Preview     string `json:"preview,omitempty"`
+	KnownSecret string `json:"known_secret,omitempty"`
+	Fix         string `json:"fix,omitempty"`
+	Fingerprint string `json:"fingerprint"`
+	// Locations lists the other places of the same value in the same
+	// image (one value, one finding).
+	Locations []string     `json:"other_locations,omitempty"`
+	Secret    rules.Secret `json:"-"`
+	wholeFile bool         // a file-only rule: Secret is the file's first bytes
 }
 
 // Statuses of a finding.
@@ -54,6 +61,45 @@ const (
 	StatusConfig = "in image config"
 	StatusFile   = "in file"
 )
+
+// Classes of a finding.
+const (
+	ClassSecret  = "secret"
+	ClassFixture = "fixture"
+	ClassShipped = "shipped"
+)
+
+// Classes lists the classes, most serious first.
+var Classes = []string{ClassSecret, ClassFixture, ClassShipped}
+
+// fixtureDirs are directory names of test and example locations.
+var fixtureDirs = map[string]bool{"testdata": true, "test-fixtures": true, "fixtures": true, "fixture": true, "tests": true, "test": true, "__tests__": true, "__fixtures__": true, "spec": true}
+
+// IsFixturePath reports whether p (a path, members of archives after "!")
+// is a test or example location: testdata/, test-fixtures/, fixtures/,
+// tests/, __tests__/, *_test.go, *-test.js, *_test.py, test_*.py,
+// *.test.js, usr/share/doc/*/examples.
+func IsFixturePath(p string) bool {
+	segs := strings.FieldsFunc(p, func(r rune) bool { return r == '/' || r == '!' })
+	for i, s := range segs {
+		if i < len(segs)-1 && fixtureDirs[s] {
+			return true
+		}
+		if s == "examples" && i >= 2 && segs[i-2] == "doc" && i < len(segs)-1 {
+			return true
+		}
+	}
+	if len(segs) == 0 {
+		return false
+	}
+	b := segs[len(segs)-1]
+	for _, suf := range []string{"_test.go", "-test.js", "_test.py", ".test.js", ".test.ts", ".spec.js", ".spec.ts", "-test.ts"} {
+		if strings.HasSuffix(b, suf) {
+			return true
+		}
+	}
+	return strings.HasPrefix(b, "test_") && strings.HasSuffix(b, ".py")
+}
 
 // Skip is something that was not fully read.
 type Skip struct {
@@ -138,10 +184,104 @@ func dedupe(fs []Finding) []Finding {
 	return out
 }
 
+// mergeFileName drops a finding made by a file's name alone (id_rsa) when
+// the file's content gave a finding too: one secret, one finding. The
+// content finding notes the name rule.
+func mergeFileName(fs []Finding) []Finding {
+	content := map[string]int{}
+	for i, f := range fs {
+		if !f.wholeFile && len(f.Secret) > 0 {
+			k := f.Target + "\x00" + f.Image + "\x00" + f.LayerDigest + "\x00" + f.Path
+			if _, ok := content[k]; !ok {
+				content[k] = i
+			}
+		}
+	}
+	var out []Finding
+	var notes []struct {
+		i    int
+		rule string
+	}
+	for _, f := range fs {
+		if f.wholeFile {
+			k := f.Target + "\x00" + f.Image + "\x00" + f.LayerDigest + "\x00" + f.Path
+			if i, ok := content[k]; ok {
+				notes = append(notes, struct {
+					i    int
+					rule string
+				}{i, f.RuleID})
+				continue
+			}
+		}
+		out = append(out, f)
+	}
+	// Indices shift when entries are dropped; note by identity instead.
+	for _, n := range notes {
+		c := fs[n.i]
+		for i := range out {
+			if out[i].Path == c.Path && out[i].LayerDigest == c.LayerDigest && out[i].Image == c.Image && out[i].Target == c.Target && !out[i].wholeFile && out[i].RuleID == c.RuleID {
+				out[i].Note = joinNote(out[i].Note, "file name also matches "+n.rule)
+				break
+			}
+		}
+	}
+	return out
+}
+
+func joinNote(a, b string) string {
+	if a == "" {
+		return b
+	}
+	if strings.Contains(a, b) {
+		return a
+	}
+	return a + "; " + b
+}
+
+// mergeValues reports each value once per image: the first place (in
+// report order) is the finding, the others are listed in its Locations.
+func mergeValues(fs []Finding) []Finding {
+	first := map[string]int{}
+	var out []Finding
+	for _, f := range fs {
+		if len(f.Secret) == 0 || f.KnownSecret != "" {
+			out = append(out, f)
+			continue
+		}
+		h := sha256.Sum256(f.Secret)
+		k := f.Target + "\x00" + f.Image + "\x00" + f.Class + "\x00" + string(h[:])
+		if i, ok := first[k]; ok {
+			out[i].Locations = append(out[i].Locations, location(f))
+			if f.Severity > out[i].Severity {
+				out[i].Severity, out[i].SeverityStr = f.Severity, f.SeverityStr
+			}
+			continue
+		}
+		first[k] = len(out)
+		out = append(out, f)
+	}
+	return out
+}
+
+// location names a place for Locations: layer, path and line.
+func location(f Finding) string {
+	l := f.Path
+	if f.Line > 0 {
+		l = fmt.Sprintf("%s:%d", l, f.Line)
+	}
+	if f.Layer > 0 {
+		l = fmt.Sprintf("layer %d %s", f.Layer, l)
+	}
+	if f.Status != "" && f.Status != StatusFinal && f.Status != StatusConfig && f.Status != StatusFile {
+		l += " (" + f.Status + ")"
+	}
+	return l
+}
+
 // Result returns the findings so far, deduplicated and sorted.
 func (s *Scanner) Result() *Result {
 	r := s.res
-	r.Findings = dedupe(r.Findings)
+	r.Findings = mergeFileName(dedupe(r.Findings))
 	sort.SliceStable(r.Findings, func(i, j int) bool {
 		a, b := r.Findings[i], r.Findings[j]
 		if a.Target != b.Target {
@@ -155,6 +295,7 @@ func (s *Scanner) Result() *Result {
 		}
 		return a.Line < b.Line
 	})
+	r.Findings = mergeValues(r.Findings)
 	return r
 }
 
@@ -185,8 +326,15 @@ func (s *Scanner) Edit(fn func(f *Finding)) {
 
 func (s *Scanner) add(f Finding) {
 	f.SeverityStr = f.Severity.String()
+	if f.Class == "" {
+		f.Class = ClassSecret
+		if f.Status != StatusConfig && IsFixturePath(f.Path) {
+			f.Class = ClassFixture
+		}
+	}
 	if name, ok := s.Known[f.RuleID]; ok {
 		f.KnownSecret = name
+		f.Class = ClassSecret // a known secret is one wherever it is
 		f.Preview = ""
 	} else if f.Preview == "" && f.wholeFile {
 		f.Preview = "(whole file)"

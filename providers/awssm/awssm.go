@@ -28,7 +28,6 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -135,7 +134,6 @@ func (p *Provider) Fetch(ctx context.Context, refs []providers.Ref) []providers.
 
 	got := p.read(ctx, order)
 
-	now := time.Now()
 	for i, ref := range refs {
 		if out[i].Err != nil {
 			continue
@@ -152,7 +150,7 @@ func (p *Provider) Fetch(ctx context.Context, refs []providers.Ref) []providers.
 			continue
 		}
 		v, err := extract(ref, keys[i], r)
-		out[i] = providers.Result{Err: err, Secret: providers.Secret{Value: v, Version: r.version, FetchedAt: now}}
+		out[i] = providers.Result{Err: err, Secret: providers.Secret{Value: v, Version: r.version}}
 	}
 	return out
 }

@@ -10,9 +10,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -22,6 +19,7 @@ import (
 
 	"github.com/secretbroker/secretbroker/identity"
 	"github.com/secretbroker/secretbroker/providers"
+	"github.com/secretbroker/secretbroker/readgate"
 	"github.com/secretbroker/secretbroker/secret"
 )
 
@@ -31,7 +29,8 @@ const MaxFileBytes = 16 << 20
 
 // Config is the providers.file block.
 type Config struct {
-	// Root is what relative paths resolve against; default the working directory.
+	// Root is what relative paths resolve against; default the config
+	// file's directory. A relative root resolves against that directory too.
 	Root string `mapstructure:"root"`
 }
 
@@ -43,17 +42,32 @@ type Provider struct {
 
 // New returns a file provider. When user is non-nil, a file that user could
 // not read by its owner and mode bits is refused, so inject running as root
-// never reads on the app's behalf what the app may not.
-func New(cfg Config, user *identity.Identity) (*Provider, error) {
+// never reads on the app's behalf what the app may not. configDir is the
+// config file's directory ("" or "." for the working directory).
+func New(cfg Config, user *identity.Identity, configDir string) (*Provider, error) {
+	root, err := rootOf(cfg, configDir)
+	if err != nil {
+		return nil, err
+	}
+	return &Provider{root: root, user: user}, nil
+}
+
+func rootOf(cfg Config, configDir string) (string, error) {
+	if configDir == "" {
+		configDir = "."
+	}
 	root := cfg.Root
-	if root == "" {
-		root = "."
+	switch {
+	case root == "":
+		root = configDir
+	case !filepath.IsAbs(root):
+		root = filepath.Join(configDir, root)
 	}
 	abs, err := filepath.Abs(root)
 	if err != nil {
-		return nil, fmt.Errorf("providers.file.root %q: %w", root, err)
+		return "", fmt.Errorf("providers.file.root %q: %w", cfg.Root, err)
 	}
-	return &Provider{root: abs, user: user}, nil
+	return abs, nil
 }
 
 // Path is where ref's file is: absolute paths as they are, relative ones
@@ -63,6 +77,22 @@ func (p *Provider) Path(ref providers.Ref) string {
 		return ref.Path
 	}
 	return filepath.Join(p.root, ref.Path)
+}
+
+// Identity is the canonical identity of a file:// reference under env's
+// settings: "file://" and the absolute path with every symlink resolved,
+// which is what the policies match (a root chosen by the workload, a
+// symlink or a "%2F" cannot make one file look like another).
+func Identity(ref providers.Ref, env providers.Env) (string, error) {
+	var cfg Config
+	if err := mapstructure.Decode(env.Config, &cfg); err != nil {
+		return "", fmt.Errorf("providers.file: %v", err)
+	}
+	root, err := rootOf(cfg, env.ConfigDir)
+	if err != nil {
+		return "", err
+	}
+	return readgate.Identity((&Provider{root: root}).Path(ref))
 }
 
 // Fetch reads each distinct file once, however many references point into it.
@@ -83,7 +113,7 @@ func (p *Provider) Fetch(ctx context.Context, refs []providers.Ref) []providers.
 		f, ok := cache[path]
 		if !ok {
 			f = &parsed{}
-			f.raw, f.data, f.err = p.load(path)
+			f.raw, f.data, f.err = p.load(ctx, path)
 			cache[path] = f
 		}
 		if f.err != nil {
@@ -106,37 +136,28 @@ func (p *Provider) Fetch(ctx context.Context, refs []providers.Ref) []providers.
 	return out
 }
 
-// load reads and decodes one file. Errors are *providers.Error with an
-// empty Ref; Fetch fills in each reference.
-func (p *Provider) load(path string) ([]byte, any, error) {
-	if p.user != nil {
-		if err := p.user.CheckReadable(path); err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return nil, nil, &providers.Error{Kind: providers.KindNotFound, Detail: "no such file"}
-			}
-			return nil, nil, &providers.Error{Kind: providers.KindDenied, Detail: err.Error() + "; make it readable by that user, or drop --user"}
-		}
-	}
-	fh, err := os.Open(path)
+// load reads and decodes one file through the read gate: the policies in
+// force (the request-time check on the file's real path), --user's
+// permissions, regular files only, never /proc or /sys, capped. Errors are
+// *providers.Error with an empty Ref; Fetch fills in each reference.
+func (p *Provider) load(ctx context.Context, path string) ([]byte, any, error) {
+	raw, err := readgate.ReadFile(path, readgate.Options{
+		User:  p.user,
+		Guard: func(id string) error { return providers.CheckGate(ctx, id) },
+		Max:   MaxFileBytes,
+		What:  "secrets file",
+	})
 	if err != nil {
-		switch {
-		case errors.Is(err, fs.ErrNotExist):
-			return nil, nil, &providers.Error{Kind: providers.KindNotFound, Detail: "no such file"}
-		case errors.Is(err, fs.ErrPermission):
-			return nil, nil, &providers.Error{Kind: providers.KindDenied, Detail: "permission denied"}
+		var ge *readgate.Error
+		if !errors.As(err, &ge) {
+			return nil, nil, &providers.Error{Kind: providers.KindOther, Err: err}
 		}
-		return nil, nil, &providers.Error{Kind: providers.KindOther, Err: err}
-	}
-	defer fh.Close()
-	if fi, err := fh.Stat(); err == nil && !fi.Mode().IsRegular() {
-		return nil, nil, &providers.Error{Kind: providers.KindInvalid, Detail: fmt.Sprintf("not a regular file (%s)", fi.Mode().Type())}
-	}
-	raw, err := io.ReadAll(io.LimitReader(fh, MaxFileBytes+1))
-	if err != nil {
-		return nil, nil, &providers.Error{Kind: providers.KindOther, Err: err}
-	}
-	if len(raw) > MaxFileBytes {
-		return nil, nil, &providers.Error{Kind: providers.KindInvalid, Detail: fmt.Sprintf("larger than %d MiB; a secrets file should be small", MaxFileBytes>>20)}
+		kind := map[readgate.Kind]providers.Kind{
+			readgate.KindNotFound: providers.KindNotFound,
+			readgate.KindDenied:   providers.KindDenied,
+			readgate.KindInvalid:  providers.KindInvalid,
+		}[ge.Kind]
+		return nil, nil, &providers.Error{Kind: kind, Detail: ge.Msg, Err: ge.Err}
 	}
 	var data any
 	switch ext := strings.ToLower(filepath.Ext(path)); ext {
@@ -187,5 +208,5 @@ func Open(_ context.Context, env providers.Env) (providers.Provider, error) {
 	if err := mapstructure.Decode(env.Config, &cfg); err != nil {
 		return nil, fmt.Errorf("providers.file: %v", err)
 	}
-	return New(cfg, env.User)
+	return New(cfg, env.User, env.ConfigDir)
 }

@@ -39,7 +39,7 @@ func TestFormats(t *testing.T) {
 	write(t, dir, "s.json", `{"api": {"key": "fake-key-2", "n": 1.50}, "z": true}`)
 	write(t, dir, "s.env", "API_KEY=fake-key-3\n# comment\nQUOTED=\"a b\"\n")
 	write(t, dir, "raw.pem", "not really a key\n")
-	p, err := New(Config{Root: dir}, nil)
+	p, err := New(Config{Root: dir}, nil, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +76,7 @@ func TestErrors(t *testing.T) {
 	write(t, dir, "bad.json", `{"k": "fake-value-c"`)
 	write(t, dir, "raw.txt", "x")
 	os.Mkdir(filepath.Join(dir, "d.yaml"), 0o700)
-	p, _ := New(Config{Root: dir}, nil)
+	p, _ := New(Config{Root: dir}, nil, "")
 	tests := []struct {
 		ref  string
 		kind providers.Kind
@@ -112,7 +112,7 @@ func TestUserMayNotRead(t *testing.T) {
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	os.Chmod(dir, 0o755)
 	write(t, dir, "s.yaml", "k: fake-value\n") // root-owned, 0600
-	p, _ := New(Config{Root: dir}, &identity.Identity{UID: 1000, GID: 1000})
+	p, _ := New(Config{Root: dir}, &identity.Identity{UID: 1000, GID: 1000}, "")
 	err := fetch(t, p, "file://s.yaml#k")[0].Err
 	if providers.KindOf(err) != providers.KindDenied || !strings.Contains(err.Error(), "may not read") {
 		t.Fatalf("got %v, want a denial naming the user", err)
@@ -136,7 +136,7 @@ func BenchmarkResolve(b *testing.B) {
 				r, _ := providers.ParseRef("file://" + name + "#/db/password")
 				refs = append(refs, r)
 			}
-			p, _ := New(Config{Root: dir}, nil)
+			p, _ := New(Config{Root: dir}, nil, "")
 			open := func(context.Context, string) (providers.Provider, error) { return p, nil }
 			b.ReportAllocs()
 			for b.Loop() {

@@ -339,7 +339,7 @@ func (p *Provider) result(ctx context.Context, ref providers.Ref, rd *read) prov
 		}
 		return providers.Result{Err: err}
 	}
-	s := providers.Secret{Value: v, FetchedAt: time.Now()}
+	s := providers.Secret{Value: v}
 	if rd.sec != nil {
 		s.LeaseID = rd.sec.LeaseID
 		s.LeaseTTL = time.Duration(rd.sec.LeaseDuration) * time.Second

@@ -1,0 +1,73 @@
+package rules_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/secretbroker/secretbroker/lint/internal/testsecret"
+	. "github.com/secretbroker/secretbroker/lint/rules"
+)
+
+func TestNotAValue(t *testing.T) {
+	secret := testsecret.Alnum(24)
+	for _, c := range []struct {
+		line string
+		want bool // true: no secret value
+	}{
+		{"DB_PASSWORD_FILE=/run/secrets/db", true},
+		{"db.password.path: /etc/app/db.pass", true},
+		{"secretName: prod-db-password", true},
+		{"tokenId = \"1234abcd5678\"", true},
+		{"API_TOKEN=https://auth.example.org/token", true},
+		{"API_TOKEN=vault://secret/data/api#token", true},
+		{"API_TOKEN=op://vault/item/field", true},
+		{"DB_PASSWORD=aws-sm://prod/db", true},
+		{"DB_SECRET=arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbC", true},
+		{"API_TOKEN=./conf/token.txt", true},
+		{"API_TOKEN=" + secret, false},
+		{"API_TOKEN=/" + secret, false},
+		{"DB_URL_PASSWORD=https://u:" + secret + "@db.example.org/", false},
+		{"PASSWORD=/Kx9+" + secret, false},
+	} {
+		buf := []byte(c.line)
+		v := valueOf(c.line)
+		a := strings.LastIndex(c.line, v)
+		got := NotAValue(buf, a, a+len(v)) != ""
+		if got != c.want {
+			t.Errorf("%q: not a value = %v, want %v", c.line, got, c.want)
+		}
+	}
+	// The value would be on the next line: the assignment is empty.
+	buf := []byte("DB_PASSWORD=\nOTHER=" + secret)
+	if NotAValue(buf, len("DB_PASSWORD=\n"), len(buf)) == "" {
+		t.Error("a value on the next line taken for DB_PASSWORD's")
+	}
+}
+
+func valueOf(line string) string {
+	for i := 0; i < len(line); i++ {
+		if line[i] == '=' || line[i] == ':' && i+1 < len(line) && line[i+1] == ' ' {
+			v := line[i+1:]
+			for len(v) > 0 && (v[0] == ' ' || v[0] == '"') {
+				v = v[1:]
+			}
+			for len(v) > 0 && v[len(v)-1] == '"' {
+				v = v[:len(v)-1]
+			}
+			return v
+		}
+	}
+	return line
+}
+
+// A published example that runs straight into the next string of a binary
+// is still the published example.
+func TestPublishedExampleEmbedded(t *testing.T) {
+	ex := "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzb21lIjoicGF5bG9hZCJ9.4twFt5NiznN84AWoo1d7KO1T_yoc0Z6XOpOVswacPZg"
+	if !ContainsPublishedExample([]byte(ex + "xY")) {
+		t.Fatal("embedded example not recognised")
+	}
+	if ContainsPublishedExample([]byte(testsecret.JWT())) {
+		t.Fatal("a random JWT taken for an example")
+	}
+}

@@ -1,0 +1,288 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/secretbroker/secretbroker/policy"
+	"github.com/secretbroker/secretbroker/providers"
+	"github.com/secretbroker/secretbroker/secret"
+	"github.com/secretbroker/secretbroker/spec"
+	"github.com/secretbroker/secretbroker/tmpfs"
+)
+
+// fake is an in-memory provider with a lifecycle, registered for the
+// schemes these tests use.
+type fake struct {
+	mu       sync.Mutex
+	data     map[string]string
+	builds   atomic.Int32
+	handoffs atomic.Int32
+	closes   atomic.Int32
+	handoff  func(ctx context.Context) error
+}
+
+func (f *fake) Fetch(ctx context.Context, refs []providers.Ref) []providers.Result {
+	out := make([]providers.Result, len(refs))
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i, r := range refs {
+		v, ok := f.data[r.Path]
+		if !ok {
+			out[i].Err = providers.Errorf(r, providers.KindNotFound, "no such secret")
+			continue
+		}
+		out[i].Secret = providers.Secret{Value: secret.FromString(v)}
+	}
+	return out
+}
+
+func (f *fake) Handoff(ctx context.Context, supervised bool) error {
+	f.handoffs.Add(1)
+	if f.handoff != nil {
+		return f.handoff(ctx)
+	}
+	return nil
+}
+func (f *fake) Keep(ctx context.Context)        {}
+func (f *fake) Close(ctx context.Context) error { f.closes.Add(1); return nil }
+
+var fakes sync.Map // scheme -> *fake
+
+func fakeFor(scheme string) *fake {
+	v, _ := fakes.Load(scheme)
+	return v.(*fake)
+}
+
+func TestMain(m *testing.M) {
+	for _, sc := range []string{"vault", "aws-sm", "file"} {
+		providers.Register(providers.Registration{Scheme: sc, Block: sc, New: func(context.Context, providers.Env) (providers.Provider, error) {
+			f := fakeFor(sc)
+			f.builds.Add(1)
+			return f, nil
+		}})
+	}
+	os.Exit(m.Run())
+}
+
+// setup installs fresh fakes and returns a spec reading refs into a
+// directory under /dev/shm (a tmpfs).
+func setup(t *testing.T, data map[string]map[string]string, refs ...string) *spec.Spec {
+	t.Helper()
+	for _, sc := range []string{"vault", "aws-sm", "file"} {
+		fakes.Store(sc, &fake{data: data[sc]})
+	}
+	shm, err := os.MkdirTemp("/dev/shm", "pipeline-test")
+	if err != nil {
+		t.Skipf("no /dev/shm: %v", err)
+	}
+	t.Cleanup(func() { os.RemoveAll(shm) })
+	s := &spec.Spec{Dir: filepath.Join(shm, "s"), DirIsSet: true, Timeout: time.Minute}
+	for _, raw := range refs {
+		name, rest, _ := strings.Cut(raw, "=")
+		optional := strings.HasPrefix(name, "?")
+		name = strings.TrimPrefix(name, "?")
+		ref, err := providers.ParseRef(rest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Secrets = append(s.Secrets, spec.Secret{Name: name, Ref: ref, Mode: 0o400, EnvVar: strings.ToUpper(name) + "_FILE", Optional: optional, Where: "secrets." + name})
+	}
+	return s
+}
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func newRun(t *testing.T, s *spec.Spec) *Run {
+	t.Helper()
+	r, err := New(s, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.CheckPolicy(); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+var threeSchemes = map[string]map[string]string{
+	"vault":  {"secret/db": "fake-db"},
+	"aws-sm": {"prod/api": "fake-api"},
+	"file":   {"s.yaml": "fake-file"},
+}
+
+// TestOneProviderPerSchemeUnderConcurrentResolves resolves three schemes
+// (one goroutine each inside Resolve) from several callers at once, as the
+// broker and a check can: every scheme's provider is built exactly once.
+// Under -race this is the test for the cache that had no lock.
+func TestOneProviderPerSchemeUnderConcurrentResolves(t *testing.T) {
+	s := setup(t, threeSchemes, "db=vault://secret/db#v", "api=aws-sm://prod/api", "f=file://s.yaml")
+	fakes.Range(func(_, v any) bool {
+		v.(*fake).data = map[string]string{"secret/db": "x", "prod/api": "x", "s.yaml": "x"}
+		return true
+	})
+	r := newRun(t, s)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			res := r.Resolve(context.Background())
+			for _, sec := range s.Secrets {
+				if err := res.Err(sec.Ref); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for _, sc := range []string{"vault", "aws-sm", "file"} {
+		if n := fakeFor(sc).builds.Load(); n != 1 {
+			t.Errorf("%s provider built %d times, want 1", sc, n)
+		}
+	}
+	if got := len(r.Lifecycles()); got != 3 {
+		t.Errorf("Lifecycles: %d, want 3", got)
+	}
+}
+
+func TestInjectWritesEverySecretAndPointsTheAppAtIt(t *testing.T) {
+	s := setup(t, threeSchemes, "db=vault://secret/db", "api=aws-sm://prod/api", "?gone=vault://secret/gone")
+	s.Environ = []string{"PATH=/bin", "VAULT_TOKEN=fake-token", "KEEP=1"}
+	s.Templates = []spec.Template{{Source: "app.tmpl", Dest: "app.conf", Mode: 0o400, Text: `db={{ secret "db" }}`, Where: "templates[0]"}}
+	r := newRun(t, s)
+	d, err := r.OpenDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if err := r.Fetch(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Write(d); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{"db": "fake-db", "api": "fake-api", "app.conf": "db=fake-db"} {
+		got, err := os.ReadFile(d.File(name))
+		if err != nil || string(got) != want {
+			t.Errorf("%s: %q, %v; want %q", name, got, err, want)
+		}
+	}
+	if _, err := os.Stat(d.File("gone")); !os.IsNotExist(err) {
+		t.Errorf("optional secret not found was written: %v", err)
+	}
+	env, err := r.AppEnv(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(env, "DB_FILE="+d.File("db")) || !slices.Contains(env, "KEEP=1") {
+		t.Errorf("env %q lacks DB_FILE or KEEP", env)
+	}
+	for _, kv := range env {
+		if strings.HasPrefix(kv, "VAULT_TOKEN=") || strings.HasPrefix(kv, "GONE_FILE=") {
+			t.Errorf("env holds %s", kv)
+		}
+	}
+	if err := r.Handoff(context.Background(), false); err != nil {
+		t.Fatal(err)
+	}
+	r.Release()
+	if fakeFor("vault").handoffs.Load() != 1 || fakeFor("vault").closes.Load() != 1 {
+		t.Errorf("vault lifecycle: %d handoffs, %d closes; want 1, 1", fakeFor("vault").handoffs.Load(), fakeFor("vault").closes.Load())
+	}
+	if fakeFor("file").builds.Load() != 0 {
+		t.Error("a provider the spec does not use was built")
+	}
+}
+
+func TestFetchReportsEveryFailureWith69(t *testing.T) {
+	s := setup(t, threeSchemes, "a=vault://secret/nope", "b=aws-sm://prod/nope", "db=vault://secret/db")
+	r := newRun(t, s)
+	err := r.Fetch(context.Background())
+	if CodeOf(err) != ExitProvider {
+		t.Fatalf("code %d (%v), want %d", CodeOf(err), err, ExitProvider)
+	}
+	for _, want := range []string{"a (secrets.a)", "b (secrets.b)", "2 secret(s)"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+}
+
+func TestWriteRemovesWhatItWroteWhenATemplateFails(t *testing.T) {
+	s := setup(t, threeSchemes, "db=vault://secret/db")
+	s.Templates = []spec.Template{{Source: "bad.tmpl", Dest: "bad.conf", Mode: 0o400, Text: `{{ secret "undeclared" }}`, Where: "templates[0]"}}
+	r := newRun(t, s)
+	d, err := fetchAndWrite(t, r)
+	if CodeOf(err) != ExitUsage {
+		t.Fatalf("code %d (%v), want %d", CodeOf(err), err, ExitUsage)
+	}
+	if _, err := os.Stat(d.File("db")); !os.IsNotExist(err) {
+		t.Errorf("db stayed after a failed write: %v", err)
+	}
+}
+
+func TestWriteRefusesASecretOverThePolicySizeCap(t *testing.T) {
+	s := setup(t, map[string]map[string]string{"vault": {"secret/db": strings.Repeat("x", 100)}}, "db=vault://secret/db")
+	pol := filepath.Join(t.TempDir(), "policy.yaml")
+	os.WriteFile(pol, []byte("allow: [\"vault://secret/*\"]\nmax_secret_bytes: 10\n"), 0o600)
+	s.PolicyFile = pol
+	d, err := fetchAndWrite(t, newRun(t, s))
+	var denied policy.Denied
+	if CodeOf(err) != ExitPolicy || !errors.As(err, &denied) {
+		t.Fatalf("code %d (%v), want %d", CodeOf(err), err, ExitPolicy)
+	}
+	if _, err := os.Stat(d.File("db")); !os.IsNotExist(err) {
+		t.Errorf("db written despite the size cap: %v", err)
+	}
+}
+
+func TestNewRejectsASchemeThisBuildLacks(t *testing.T) {
+	s := setup(t, nil, "x=op://v/i/f")
+	_, err := New(s, quiet())
+	if CodeOf(err) != ExitUsage || !strings.Contains(err.Error(), "no op provider") {
+		t.Fatalf("err %v (code %d)", err, CodeOf(err))
+	}
+}
+
+func TestExitKeepsTheFirstCode(t *testing.T) {
+	if Exit(ExitDir, nil) != nil {
+		t.Fatal("Exit(nil) is not nil")
+	}
+	err := Exit(ExitDir, Exit(ExitPolicy, errors.New("x")))
+	if CodeOf(err) != ExitPolicy {
+		t.Fatalf("code %d, want %d", CodeOf(err), ExitPolicy)
+	}
+	if CodeOf(errors.New("plain")) != 1 {
+		t.Fatal("a plain error is not 1")
+	}
+	var buf bytes.Buffer
+	buf.WriteString(err.Error())
+	if buf.String() != "x" {
+		t.Fatalf("message %q", buf.String())
+	}
+}
+
+// fetchAndWrite opens r's directory (closed at the test's end), fetches,
+// and returns Write's error.
+func fetchAndWrite(t *testing.T, r *Run) (*tmpfs.Dir, error) {
+	t.Helper()
+	d, err := r.OpenDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	if err := r.Fetch(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return d, r.Write(d)
+}
