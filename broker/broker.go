@@ -111,7 +111,6 @@ func (b *Broker) publish() {
 type item struct {
 	ref         providers.Ref
 	secrets     []spec.Secret
-	optional    bool // every secret reading it is optional
 	next        time.Time
 	failures    int
 	lastSuccess time.Time // zero until the first success
@@ -184,12 +183,11 @@ func New(s *spec.Spec, log *slog.Logger, o Options) (*Broker, error) {
 		c := sec.Ref.Canonical()
 		it, ok := byRef[c]
 		if !ok {
-			it = &item{ref: sec.Ref, optional: true}
+			it = &item{ref: sec.Ref}
 			byRef[c] = it
 			b.items = append(b.items, it)
 		}
 		it.secrets = append(it.secrets, sec)
-		it.optional = it.optional && sec.Optional
 	}
 	if n := d.RemoveStaleTemps(); n > 0 {
 		log.Info("removed temporary files an interrupted writer left", "count", n)
@@ -374,10 +372,14 @@ func (b *Broker) Cycle(ctx context.Context, all bool) error {
 	var fails []string
 	var replaced []string
 	code := pipeline.ExitProvider
-	values := map[string][]byte{}
+	var outcomes []pipeline.Outcome // for the templates
 	for _, it := range due {
+		// An optional secret is skipped until it has been delivered; after
+		// that, not found upstream is a fault (the last good file stays).
+		outs := b.run.Judge(it.secrets, res, func(spec.Secret) bool { return it.lastSuccess.IsZero() || it.skipped })
+		outcomes = append(outcomes, outs...)
 		err := res.Err(it.ref)
-		if err != nil && it.optional && providers.KindOf(err) == providers.KindNotFound && (it.lastSuccess.IsZero() || it.skipped) {
+		if err != nil && allSkipped(outs) {
 			if !it.skipped {
 				b.log.Info("optional secret not found; skipped", "ref", it.ref.Raw)
 			}
@@ -399,17 +401,16 @@ func (b *Broker) Cycle(ctx context.Context, all bool) error {
 			it.missing = false
 		}
 		ok := true
-		for _, sec := range it.secrets {
-			val := got.Value.Reveal()
-			values[sec.Name] = val
-			if v := b.run.Policies.CheckSize(sec.Name, len(val)); v != nil {
+		for _, o := range outs {
+			sec := o.Secret
+			if o.Err != nil { // the policy's size cap
 				ok = false
 				code = pipeline.ExitPolicy
-				fails = append(fails, v.String())
-				b.log.Error("secret refused by the policy; the last good file stays", "secret", sec.Name, "err", v.String())
+				fails = append(fails, o.Err.Error())
+				b.log.Error("secret refused by the policy; the last good file stays", "secret", sec.Name, "err", o.Err)
 				continue
 			}
-			rep, err := b.put(sec.Name, val, sec.Mode)
+			rep, err := b.put(sec.Name, o.Got.Value.Reveal(), sec.Mode)
 			if err != nil {
 				ok = false
 				code = pipeline.ExitDir
@@ -436,16 +437,11 @@ func (b *Broker) Cycle(ctx context.Context, all bool) error {
 		b.schedule(it, now, jit)
 	}
 	if len(b.spec.Templates) > 0 && len(fails) == 0 {
+		lookup := pipeline.Lookup(outcomes)
 		for _, t := range b.spec.Templates {
-			out, err := spec.Render(t, func(name string) ([]byte, error) {
-				v, ok := values[name]
-				if !ok {
-					return nil, fmt.Errorf("secret %q is optional and was not found", name)
-				}
-				return v, nil
-			})
+			out, err := pipeline.Render(t, lookup)
 			if err != nil {
-				fails = append(fails, fmt.Sprintf("%s (%s): %v", t.Where, t.Source, err))
+				fails = append(fails, err.Error())
 				b.log.Error("cannot render a template; the last good file stays", "template", t.Dest, "err", err)
 				continue
 			}
@@ -488,6 +484,15 @@ func (b *Broker) Cycle(ctx context.Context, all bool) error {
 		return pipeline.Exit(code, fmt.Errorf("%d failure(s):\n  %s", len(fails), strings.Join(fails, "\n  ")))
 	}
 	return nil
+}
+
+func allSkipped(outs []pipeline.Outcome) bool {
+	for _, o := range outs {
+		if !o.Skipped {
+			return false
+		}
+	}
+	return true
 }
 
 // put writes name when its digest differs from the last one written (or

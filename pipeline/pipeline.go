@@ -17,7 +17,6 @@ import (
 	"github.com/secretbroker/secretbroker/policy"
 	"github.com/secretbroker/secretbroker/process"
 	"github.com/secretbroker/secretbroker/providers"
-	"github.com/secretbroker/secretbroker/secret"
 	"github.com/secretbroker/secretbroker/spec"
 	"github.com/secretbroker/secretbroker/tmpfs"
 )
@@ -84,17 +83,20 @@ type Run struct {
 
 	Policies  policy.Set
 	Start     *policy.Start // how inject starts the app (nil: no app here)
-	Delivered []Delivered
+	Outcomes  []Outcome // of the last Fetch
 
 	// pool builds each provider once; the broker's cycles share it.
 	pool *providers.Pool
 }
 
-// Delivered is a secret that has a value (or was skipped as optional).
-type Delivered struct {
+// Outcome is what became of one declared secret: its value and metadata
+// when resolved, skipped (optional and not found), or why it failed (the
+// provider's error, or the policy's size cap).
+type Outcome struct {
 	Secret  spec.Secret
-	Value   secret.Value
-	Skipped bool // optional and not found
+	Got     providers.Secret
+	Skipped bool
+	Err     error
 }
 
 // New checks that every scheme the spec uses is built in.
@@ -209,70 +211,100 @@ func (r *Run) Resolve(ctx context.Context) providers.Resolution {
 	return providers.Resolve(r.Gate(ctx), r.Spec.Refs(), r.Open, providers.Options{Timeout: r.Spec.Timeout})
 }
 
-// Fetch resolves every secret under one --timeout. Optional secrets that
-// are not found are skipped; every other failure is returned, all at once,
-// with exit code 69.
-func (r *Run) Fetch(ctx context.Context) error {
-	res := r.Resolve(ctx)
-	var fails []string
-	seen := map[string]bool{}
-	r.Delivered = r.Delivered[:0]
-	for _, s := range r.Spec.Secrets {
+// Judge applies the rules every mode shares to a resolution: a secret
+// that is optional and not found is skipped (when mayskip allows it; the
+// broker does not skip a secret it has delivered before); a value over the
+// policy's size cap fails with a policy.Denied.
+func (r *Run) Judge(secrets []spec.Secret, res providers.Resolution, mayskip func(spec.Secret) bool) []Outcome {
+	out := make([]Outcome, len(secrets))
+	for i, s := range secrets {
+		out[i].Secret = s
 		if err := res.Err(s.Ref); err != nil {
-			if s.Optional && providers.KindOf(err) == providers.KindNotFound {
-				r.Log.Info("optional secret not found; skipped", "secret", s.Name, "ref", s.Ref.Raw)
-				r.Delivered = append(r.Delivered, Delivered{Secret: s, Skipped: true})
-				continue
-			}
-			if msg := err.Error(); !seen[msg] {
-				seen[msg] = true
-				fails = append(fails, fmt.Sprintf("%s (%s): %s", s.Name, s.Where, msg))
+			out[i].Err = err
+			out[i].Skipped = s.Optional && providers.KindOf(err) == providers.KindNotFound && (mayskip == nil || mayskip(s))
+			if out[i].Skipped {
+				out[i].Err = nil
 			}
 			continue
 		}
-		got, _ := res.Get(s.Ref)
-		r.Delivered = append(r.Delivered, Delivered{Secret: s, Value: got.Value})
+		out[i].Got, _ = res.Get(s.Ref)
+		if v := r.Policies.CheckSize(s.Name, out[i].Got.Value.Len()); v != nil {
+			out[i].Err = policy.Denied{*v}
+		}
+	}
+	return out
+}
+
+// Check resolves every secret and judges it, writing nothing (inject
+// check). The error, with exit code 69, counts the failures.
+func (r *Run) Check(ctx context.Context) ([]Outcome, error) {
+	out := r.Judge(r.Spec.Secrets, r.Resolve(ctx), nil)
+	failed := 0
+	for _, o := range out {
+		if o.Err != nil {
+			failed++
+		}
+	}
+	if failed > 0 {
+		return out, Exit(ExitProvider, fmt.Errorf("%d of %d secret(s) failed", failed, len(out)))
+	}
+	return out, nil
+}
+
+// Fetch resolves every secret under one --timeout (inject: all or
+// nothing). Optional secrets that are not found are skipped; every failed
+// fetch is returned, all at once, with exit code 69; then every value over
+// the policy's size cap, with 77.
+func (r *Run) Fetch(ctx context.Context) error {
+	r.Outcomes = r.Judge(r.Spec.Secrets, r.Resolve(ctx), nil)
+	var fails []string
+	var over policy.Denied
+	seen := map[string]bool{}
+	for _, o := range r.Outcomes {
+		var d policy.Denied
+		switch {
+		case o.Skipped:
+			r.Log.Info("optional secret not found; skipped", "secret", o.Secret.Name, "ref", o.Secret.Ref.Raw)
+		case errors.As(o.Err, &d):
+			over = append(over, d...)
+		case o.Err != nil:
+			if msg := o.Err.Error(); !seen[msg] {
+				seen[msg] = true
+				fails = append(fails, fmt.Sprintf("%s (%s): %s", o.Secret.Name, o.Secret.Where, msg))
+			}
+		}
 	}
 	if len(fails) > 0 {
 		return Exit(ExitProvider, fmt.Errorf("%d secret(s) could not be resolved:\n  %s", len(fails), strings.Join(fails, "\n  ")))
 	}
-	return nil
-}
-
-// Write checks sizes against the policy (77), then writes every secret and
-// template (73). On any failure it removes what it wrote.
-func (r *Run) Write(d *tmpfs.Dir) error {
-	var over policy.Denied
-	for _, x := range r.Delivered {
-		if x.Skipped {
-			continue
-		}
-		if v := r.Policies.CheckSize(x.Secret.Name, x.Value.Len()); v != nil {
-			over = append(over, *v)
-		}
-	}
 	if len(over) > 0 {
 		return Exit(ExitPolicy, over)
 	}
+	return nil
+}
+
+// Write writes every fetched secret and template (73; a template that
+// cannot be rendered is 64). On any failure it removes what it wrote.
+func (r *Run) Write(d *tmpfs.Dir) error {
 	fail := func(err error) error {
 		if werr := d.Wipe(); werr != nil {
 			r.Log.Error("cannot remove files after a failed write", "err", werr)
 		}
 		return err
 	}
-	for _, x := range r.Delivered {
-		if x.Skipped {
+	for _, o := range r.Outcomes {
+		if o.Skipped {
 			continue
 		}
-		if err := d.Write(x.Secret.Name, x.Value.Reveal(), x.Secret.Mode); err != nil {
+		if err := d.Write(o.Secret.Name, o.Got.Value.Reveal(), o.Secret.Mode); err != nil {
 			return fail(Exit(ExitDir, err))
 		}
 	}
-	lookup := r.secretLookup()
+	lookup := Lookup(r.Outcomes)
 	for _, t := range r.Spec.Templates {
-		out, err := spec.Render(t, lookup)
+		out, err := Render(t, lookup)
 		if err != nil {
-			return fail(Exit(ExitUsage, fmt.Errorf("%s (%s): %v", t.Where, t.Source, err)))
+			return fail(err)
 		}
 		err = d.Write(t.Dest, out, t.Mode)
 		clear(out)
@@ -281,6 +313,16 @@ func (r *Run) Write(d *tmpfs.Dir) error {
 		}
 	}
 	return nil
+}
+
+// Render renders one template; its error (64) names the template, never a
+// value.
+func Render(t spec.Template, lookup func(name string) ([]byte, error)) ([]byte, error) {
+	out, err := spec.Render(t, lookup)
+	if err != nil {
+		return nil, Exit(ExitUsage, fmt.Errorf("%s (%s): %v", t.Where, t.Source, err))
+	}
+	return out, nil
 }
 
 // AppEnv builds the app's environment: NAME_FILE for each delivered
@@ -301,7 +343,7 @@ func (r *Run) AppEnv(d *tmpfs.Dir) ([]string, error) {
 			plan.Remove[name] = true
 		}
 	}
-	for _, x := range r.Delivered {
+	for _, x := range r.Outcomes {
 		if x.Secret.FromEnv != "" {
 			plan.Remove[x.Secret.FromEnv] = true
 		}
@@ -313,7 +355,7 @@ func (r *Run) AppEnv(d *tmpfs.Dir) ([]string, error) {
 		}
 		if x.Secret.ExposeAs != "" {
 			r.Log.Warn("secret value placed in the environment (expose_as): child processes and /proc/PID/environ can read it", "secret", x.Secret.Name, "variable", x.Secret.ExposeAs)
-			plan.Set[x.Secret.ExposeAs] = string(x.Value.Reveal())
+			plan.Set[x.Secret.ExposeAs] = string(x.Got.Value.Reveal())
 		}
 	}
 	env, err := plan.Build()
@@ -363,25 +405,27 @@ const releaseTimeout = 10 * time.Second
 
 // WipeValues zeroes the fetched values held in memory.
 func (r *Run) WipeValues() {
-	for _, x := range r.Delivered {
-		x.Value.Wipe()
+	for _, o := range r.Outcomes {
+		o.Got.Value.Wipe()
 	}
 }
 
-// secretLookup gives templates the delivered values by secret name.
-func (r *Run) secretLookup() func(name string) ([]byte, error) {
-	values := map[string]Delivered{}
-	for _, x := range r.Delivered {
-		values[x.Secret.Name] = x
+// Lookup gives templates the values of outcomes by secret name.
+func Lookup(outcomes []Outcome) func(name string) ([]byte, error) {
+	values := map[string]Outcome{}
+	for _, o := range outcomes {
+		values[o.Secret.Name] = o
 	}
 	return func(name string) ([]byte, error) {
-		x, ok := values[name]
+		o, ok := values[name]
 		switch {
 		case !ok:
 			return nil, fmt.Errorf("secret %q is not declared", name)
-		case x.Skipped:
+		case o.Skipped:
 			return nil, fmt.Errorf("secret %q is optional and was not found", name)
+		case o.Err != nil:
+			return nil, fmt.Errorf("secret %q was not delivered", name)
 		}
-		return x.Value.Reveal(), nil
+		return o.Got.Value.Reveal(), nil
 	}
 }

@@ -236,7 +236,13 @@ func TestWriteRefusesASecretOverThePolicySizeCap(t *testing.T) {
 	pol := filepath.Join(t.TempDir(), "policy.yaml")
 	os.WriteFile(pol, []byte("allow: [\"vault://secret/*\"]\nmax_secret_bytes: 10\n"), 0o600)
 	s.PolicyFile = pol
-	d, err := fetchAndWrite(t, newRun(t, s))
+	r := newRun(t, s)
+	d, err := r.OpenDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	err = r.Fetch(context.Background())
 	var denied policy.Denied
 	if CodeOf(err) != ExitPolicy || !errors.As(err, &denied) {
 		t.Fatalf("code %d (%v), want %d", CodeOf(err), err, ExitPolicy)

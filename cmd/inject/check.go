@@ -8,7 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/secretbroker/secretbroker/pipeline"
-	"github.com/secretbroker/secretbroker/providers"
+	"github.com/secretbroker/secretbroker/policy"
 )
 
 func newCheckCommand() *cobra.Command {
@@ -28,43 +28,36 @@ func newCheckCommand() *cobra.Command {
 			if err := r.CheckPolicy(); err != nil {
 				return err
 			}
-			res := r.Resolve(context.Background())
 			// Release what providers hold alive (a Vault login token,
 			// dynamic-secret leases): check delivers nothing that needs them.
 			defer r.Release()
+			outcomes, err := r.Check(context.Background())
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			failed := 0
-			for _, sec := range s.Secrets {
-				if err := res.Err(sec.Ref); err != nil {
-					if sec.Optional && providers.KindOf(err) == providers.KindNotFound {
-						fmt.Fprintf(tw, "skip\t%s\t%s\toptional, not found\n", sec.Name, sec.Ref.Raw)
-						continue
+			for _, o := range outcomes {
+				sec := o.Secret
+				switch {
+				case o.Skipped:
+					fmt.Fprintf(tw, "skip\t%s\t%s\toptional, not found\n", sec.Name, sec.Ref.Raw)
+				case o.Err != nil:
+					msg := o.Err.Error()
+					if d, ok := o.Err.(policy.Denied); ok && len(d) == 1 {
+						msg = d[0].String() // one line in the table
 					}
-					failed++
-					fmt.Fprintf(tw, "FAIL\t%s\t%s\t%v\n", sec.Name, sec.Ref.Raw, err)
-					continue
+					fmt.Fprintf(tw, "FAIL\t%s\t%s\t%s\n", sec.Name, sec.Ref.Raw, msg)
+				default:
+					detail := fmt.Sprintf("%d bytes", o.Got.Value.Len())
+					if o.Got.Version != "" {
+						detail += ", version " + o.Got.Version
+					}
+					if o.Got.LeaseTTL > 0 {
+						detail += fmt.Sprintf(", lease %s", o.Got.LeaseTTL)
+					}
+					fmt.Fprintf(tw, "ok\t%s\t%s\t%s\n", sec.Name, sec.Ref.Raw, detail)
 				}
-				got, _ := res.Get(sec.Ref)
-				detail := fmt.Sprintf("%d bytes", got.Value.Len())
-				if got.Version != "" {
-					detail += ", version " + got.Version
-				}
-				if got.LeaseTTL > 0 {
-					detail += fmt.Sprintf(", lease %s", got.LeaseTTL)
-				}
-				if v := r.Policies.CheckSize(sec.Name, got.Value.Len()); v != nil {
-					failed++
-					fmt.Fprintf(tw, "FAIL\t%s\t%s\t%s\n", sec.Name, sec.Ref.Raw, v)
-					continue
-				}
-				fmt.Fprintf(tw, "ok\t%s\t%s\t%s\n", sec.Name, sec.Ref.Raw, detail)
-				got.Value.Wipe()
+				o.Got.Value.Wipe()
 			}
 			tw.Flush()
-			if failed > 0 {
-				return pipeline.Exit(pipeline.ExitProvider, fmt.Errorf("%d of %d secret(s) failed", failed, len(s.Secrets)))
-			}
-			return nil
+			return err
 		},
 	}
 	addCommonFlags(c.Flags())

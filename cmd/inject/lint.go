@@ -55,14 +55,16 @@ func knownSecrets(ctx context.Context, specPath string) ([]lintcmd.KnownSecret, 
 	if err := r.CheckPolicy(); err != nil {
 		return nil, err
 	}
+	// Release what the providers logged in for (a Vault token, leases)
+	// whether or not the fetch succeeds: lint delivers nothing that needs it.
+	defer r.Release()
 	if err := r.Fetch(ctx); err != nil {
 		return nil, fmt.Errorf("--known-secrets %s: %w", specPath, err)
 	}
-	defer r.Release()
 	var out []lintcmd.KnownSecret
-	for _, d := range r.Delivered {
-		if !d.Skipped {
-			out = append(out, lintcmd.KnownSecret{Name: d.Secret.Name, Value: d.Value.Reveal()})
+	for _, o := range r.Outcomes {
+		if !o.Skipped {
+			out = append(out, lintcmd.KnownSecret{Name: o.Secret.Name, Value: o.Got.Value.Reveal()})
 		}
 	}
 	return out, nil

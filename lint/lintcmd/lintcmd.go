@@ -122,7 +122,7 @@ completed (corrupt layer, unreadable target, content skipped), 64 usage.`,
 	f := cmd.Flags()
 	f.StringVar(&o.format, "format", "text", "output format: text, json or sarif")
 	f.StringVarP(&o.output, "output", "o", "", "write the report to `FILE` instead of standard output")
-	f.StringVar(&o.failOn, "fail-on", "low", "lowest severity that makes the exit code 1: low, medium, high or critical")
+	f.StringVar(&o.failOn, "fail-on", "low", "lowest severity that makes the exit code 1 (low, medium, high, critical), and, comma-separated, the classes that fail besides secret (fixture, shipped, or all)")
 	f.StringVar(&o.baseline, "baseline", "", "ignore findings recorded in this baseline `FILE`")
 	f.BoolVar(&o.writeBaseline, "write-baseline", false, "record the current findings in the --baseline file and exit 0")
 	f.StringVar(&o.config, "config", "", "allow rules `FILE` (YAML: allow: [{paths, rules, fingerprints, reason, expires}])")
@@ -149,7 +149,7 @@ func run(ctx context.Context, cmd *cobra.Command, o options, targets []string) e
 	if !slices.Contains(report.Formats, o.format) {
 		return usage("lint: --format %q: want text, json or sarif", o.format)
 	}
-	failOn, err := rules.ParseSeverity(o.failOn)
+	failOn, failClasses, err := parseFailOn(o.failOn)
 	if err != nil {
 		return usage("lint: --fail-on: %v", err)
 	}
@@ -311,11 +311,37 @@ func run(ctx context.Context, cmd *cobra.Command, o options, targets []string) e
 		return &ExitError{Code: ExitIncomplete, Err: errors.New(msg)}
 	}
 	for _, f := range res.Findings {
-		if f.Severity >= failOn {
+		if f.Severity >= failOn && failClasses[f.Class] {
 			return &ExitError{Code: ExitFindings, Err: fmt.Errorf("lint: %d secret(s) found", len(res.Findings))}
 		}
 	}
 	return nil
+}
+
+// parseFailOn reads --fail-on: a severity and class names, comma-separated
+// ("high", "low,fixture", "all"). Findings of class secret always fail;
+// fixture and shipped ones only when named.
+func parseFailOn(v string) (rules.Severity, map[string]bool, error) {
+	sev := rules.Low
+	classes := map[string]bool{scan.ClassSecret: true}
+	for _, w := range strings.Split(v, ",") {
+		w = strings.TrimSpace(w)
+		switch {
+		case w == "all":
+			for _, c := range scan.Classes {
+				classes[c] = true
+			}
+		case slices.Contains(scan.Classes, w):
+			classes[w] = true
+		default:
+			s, err := rules.ParseSeverity(w)
+			if err != nil {
+				return 0, nil, fmt.Errorf("%q is neither a severity (low, medium, high, critical) nor a class (%s, all)", w, strings.Join(scan.Classes, ", "))
+			}
+			sev = s
+		}
+	}
+	return sev, classes, nil
 }
 
 // knownRules turns each secret value and its base64, hex and URL-encoded

@@ -77,21 +77,22 @@ func setup(dir string, env *testscript.Env) error {
 	}
 	// A plain directory with planted secrets and traps.
 	files := map[string]string{
-		"tree/app/config.js":      "const token = '" + pat + "';\n",
-		"tree/home/.npmrc":        "//registry.npmjs.org/:_authToken=" + npm + "\n",
-		"tree/docs/aws.md":        "Example: AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE\n",
-		"tree/docs/env.md":        "password: ${DB_PASSWORD}\napi_key = \"<your-api-key>\"\n",
-		"clean/readme.txt":        "nothing to see here\n",
-		"jwt/session.txt":         "session " + testsecret.JWT() + "\n",
-		"repo/app.txt":            "token=" + pat + "\n",
-		"gitrepo/secret.txt":      "token=" + testsecret.Vault() + "\n",
-		"known/spec.txt":          "db_password=" + "correct/horse-battery-" + testsecret.Alnum(4) + "\n",
-		"dockerctx/Dockerfile":    "FROM scratch\nARG NPM_TOKEN\nENV API_TOKEN=" + testsecret.Alnum(24) + "\nCOPY . /app\nRUN curl -u admin:" + testsecret.Alnum(12) + " https://example.net/\n",
-		"dockerctx/.dockerignore": "ignored/\n",
-		"dockerctx/id_rsa":        key,
-		"dockerctx/ignored/k.pem": key,
-		"dockerctx/src/main.go":   "package main\n",
-		"baddocker/Dockerfile":    "FROM scratch\nCOPY <<EOF\n",
+		"tree/app/config.js":             "const token = '" + pat + "';\n",
+		"tree/home/.npmrc":               "//registry.npmjs.org/:_authToken=" + npm + "\n",
+		"tree/docs/aws.md":               "Example: AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE\n",
+		"tree/docs/env.md":               "password: ${DB_PASSWORD}\napi_key = \"<your-api-key>\"\n",
+		"clean/readme.txt":               "nothing to see here\n",
+		"fixture/src/testdata/creds.txt": "token=" + pat + "\n",
+		"jwt/session.txt":                "session " + testsecret.JWT() + "\n",
+		"repo/app.txt":                   "token=" + pat + "\n",
+		"gitrepo/secret.txt":             "token=" + testsecret.Vault() + "\n",
+		"known/spec.txt":                 "db_password=" + "correct/horse-battery-" + testsecret.Alnum(4) + "\n",
+		"dockerctx/Dockerfile":           "FROM scratch\nARG NPM_TOKEN\nENV API_TOKEN=" + testsecret.Alnum(24) + "\nCOPY . /app\nRUN curl -u admin:" + testsecret.Alnum(12) + " https://example.net/\n",
+		"dockerctx/.dockerignore":        "ignored/\n",
+		"dockerctx/id_rsa":               key,
+		"dockerctx/ignored/k.pem":        key,
+		"dockerctx/src/main.go":          "package main\n",
+		"baddocker/Dockerfile":           "FROM scratch\nCOPY <<EOF\n",
 	}
 	for n, b := range files {
 		if err := write(n, b); err != nil {

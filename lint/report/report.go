@@ -77,7 +77,11 @@ func Text(w io.Writer, res *scan.Result) error {
 		if f.KnownSecret != "" {
 			what = "value of " + f.KnownSecret
 		}
-		fmt.Fprintf(&b, "    %-8s %-28s %s  %s  (%s)\n", strings.ToUpper(f.SeverityStr), f.RuleID, loc, what, f.Status)
+		st := f.Status
+		if f.Class != "" && f.Class != scan.ClassSecret {
+			st += "; " + f.Class
+		}
+		fmt.Fprintf(&b, "    %-8s %-28s %s  %s  (%s)\n", strings.ToUpper(f.SeverityStr), f.RuleID, loc, what, st)
 		extra := f.Description
 		if f.Note != "" {
 			extra += "; " + f.Note
@@ -185,7 +189,7 @@ func SARIF(w io.Writer, res *scan.Result, version string) error {
 			logical = append(logical, map[string]any{"name": f.Path, "kind": "member"})
 		}
 		loc["logicalLocations"] = logical
-		props := map[string]any{"status": f.Status}
+		props := map[string]any{"status": f.Status, "class": f.Class}
 		if len(f.Locations) > 0 {
 			props["otherLocations"] = f.Locations
 		}
@@ -195,7 +199,7 @@ func SARIF(w io.Writer, res *scan.Result, version string) error {
 		results = append(results, map[string]any{
 			"ruleId":              f.RuleID,
 			"ruleIndex":           i,
-			"level":               level(f.Severity),
+			"level":               resultLevel(f),
 			"message":             map[string]any{"text": msg},
 			"locations":           []any{loc},
 			"partialFingerprints": map[string]any{"secretLocation/v1": f.Fingerprint},
@@ -243,6 +247,15 @@ func SARIF(w io.Writer, res *scan.Result, version string) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(log)
+}
+
+// resultLevel is the severity's level for class secret; fixture and
+// shipped findings are notes.
+func resultLevel(f scan.Finding) string {
+	if f.Class != "" && f.Class != scan.ClassSecret {
+		return "note"
+	}
+	return level(f.Severity)
 }
 
 func uri(p string) string {

@@ -39,11 +39,15 @@ type Finding struct {
 	Path        string         `json:"path"`                   // file path, or config location ("config.Env[2]")
 	Line        int            `json:"line,omitempty"`
 	Status      string         `json:"status"`
-	Note        string         `json:"note,omitempty"`
-	Preview     string         `json:"preview,omitempty"`
-	KnownSecret string         `json:"known_secret,omitempty"`
-	Fix         string         `json:"fix,omitempty"`
-	Fingerprint string         `json:"fingerprint"`
+	// Class says how much the finding is worth: ClassSecret, ClassFixture
+	// (a test or example location) or ClassShipped (in a file a package
+	// manager installed, unmodified). --fail-on picks the failing classes.
+	Class       string `json:"class"`
+	Note        string `json:"note,omitempty"`
+	Preview     string `json:"preview,omitempty"`
+	KnownSecret string `json:"known_secret,omitempty"`
+	Fix         string `json:"fix,omitempty"`
+	Fingerprint string `json:"fingerprint"`
 	// Locations lists the other places of the same value in the same
 	// image (one value, one finding).
 	Locations []string     `json:"other_locations,omitempty"`
@@ -57,6 +61,45 @@ const (
 	StatusConfig = "in image config"
 	StatusFile   = "in file"
 )
+
+// Classes of a finding.
+const (
+	ClassSecret  = "secret"
+	ClassFixture = "fixture"
+	ClassShipped = "shipped"
+)
+
+// Classes lists the classes, most serious first.
+var Classes = []string{ClassSecret, ClassFixture, ClassShipped}
+
+// fixtureDirs are directory names of test and example locations.
+var fixtureDirs = map[string]bool{"testdata": true, "test-fixtures": true, "fixtures": true, "fixture": true, "tests": true, "test": true, "__tests__": true, "__fixtures__": true, "spec": true}
+
+// IsFixturePath reports whether p (a path, members of archives after "!")
+// is a test or example location: testdata/, test-fixtures/, fixtures/,
+// tests/, __tests__/, *_test.go, *-test.js, *_test.py, test_*.py,
+// *.test.js, usr/share/doc/*/examples.
+func IsFixturePath(p string) bool {
+	segs := strings.FieldsFunc(p, func(r rune) bool { return r == '/' || r == '!' })
+	for i, s := range segs {
+		if i < len(segs)-1 && fixtureDirs[s] {
+			return true
+		}
+		if s == "examples" && i >= 2 && segs[i-2] == "doc" && i < len(segs)-1 {
+			return true
+		}
+	}
+	if len(segs) == 0 {
+		return false
+	}
+	b := segs[len(segs)-1]
+	for _, suf := range []string{"_test.go", "-test.js", "_test.py", ".test.js", ".test.ts", ".spec.js", ".spec.ts", "-test.ts"} {
+		if strings.HasSuffix(b, suf) {
+			return true
+		}
+	}
+	return strings.HasPrefix(b, "test_") && strings.HasSuffix(b, ".py")
+}
 
 // Skip is something that was not fully read.
 type Skip struct {
@@ -206,7 +249,7 @@ func mergeValues(fs []Finding) []Finding {
 			continue
 		}
 		h := sha256.Sum256(f.Secret)
-		k := f.Target + "\x00" + f.Image + "\x00" + string(h[:])
+		k := f.Target + "\x00" + f.Image + "\x00" + f.Class + "\x00" + string(h[:])
 		if i, ok := first[k]; ok {
 			out[i].Locations = append(out[i].Locations, location(f))
 			if f.Severity > out[i].Severity {
@@ -283,8 +326,15 @@ func (s *Scanner) Edit(fn func(f *Finding)) {
 
 func (s *Scanner) add(f Finding) {
 	f.SeverityStr = f.Severity.String()
+	if f.Class == "" {
+		f.Class = ClassSecret
+		if f.Status != StatusConfig && IsFixturePath(f.Path) {
+			f.Class = ClassFixture
+		}
+	}
 	if name, ok := s.Known[f.RuleID]; ok {
 		f.KnownSecret = name
+		f.Class = ClassSecret // a known secret is one wherever it is
 		f.Preview = ""
 	} else if f.Preview == "" && f.wholeFile {
 		f.Preview = "(whole file)"
