@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -66,8 +65,8 @@ func (n *Notifier) Notify(ctx context.Context, changed []string) {
 			n.log.Warn("cannot notify the app: cannot read pid_file", "pid_file", n.pidFile, "err", err)
 			return
 		}
-		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-		if err != nil || pid <= 1 {
+		pid, err := process.ParsePID(string(b)) // exact: 4294967295 is no pid (it would be kill(-1))
+		if err != nil {
 			n.log.Warn("cannot notify the app: pid_file does not hold a PID above 1", "pid_file", n.pidFile)
 			return
 		}

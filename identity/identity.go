@@ -203,3 +203,24 @@ func owner(fi fs.FileInfo) string {
 	}
 	return "?"
 }
+
+// CheckEnter returns an error unless id could enter the directory path
+// itself: search permission on it and on every directory above it.
+func (id *Identity) CheckEnter(path string) error {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return err
+	}
+	for dir := abs; ; dir = filepath.Dir(dir) {
+		di, err := os.Stat(dir)
+		if err != nil {
+			return err
+		}
+		if !id.may(di, 1) {
+			return fmt.Errorf("user %s may not enter %s (mode %s, owner %s)", id, dir, di.Mode().Perm(), owner(di))
+		}
+		if dir == "/" {
+			return nil
+		}
+	}
+}

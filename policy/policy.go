@@ -308,7 +308,11 @@ func (p *Policy) Check(plan Plan) []Violation {
 		add("--no-new-privileges", "not given, and require_no_new_privileges is true")
 	}
 	if len(p.Dirs) > 0 && !underAny(plan.Dir, p.Dirs) {
-		add("dir "+plan.Dir, "not under the allowed dirs %v", p.Dirs)
+		what := "dir " + plan.Dir
+		if real := Resolve(plan.Dir); real != filepath.Clean(plan.Dir) {
+			what += " (resolved: " + real + ")"
+		}
+		add(what, "not under the allowed dirs %v", p.Dirs)
 	}
 	return out
 }
@@ -346,10 +350,13 @@ func (p *Policy) CheckSize(name string, n int) *Violation {
 	return nil
 }
 
+// underAny matches on fully resolved paths: a --dir that reaches an
+// allowed directory's name through a symlink (or an allowed name that is a
+// symlink to elsewhere) is judged by where the files would really go.
 func underAny(dir string, roots []string) bool {
-	dir = filepath.Clean(dir)
+	dir = Resolve(dir)
 	for _, r := range roots {
-		r = filepath.Clean(r)
+		r = Resolve(r)
 		if dir == r || strings.HasPrefix(dir, r+"/") || r == "/" {
 			return true
 		}
@@ -543,4 +550,20 @@ func (s Set) Verdict(ref providers.Ref, id string) string {
 		parts = append(parts, why)
 	}
 	return "allowed: " + strings.Join(parts, "; ")
+}
+
+// Resolve is path with every symlink of its longest existing prefix
+// resolved, and the rest (which does not exist yet) appended, cleaned.
+func Resolve(path string) string {
+	path = filepath.Clean(path)
+	rest := ""
+	for p := path; ; p = filepath.Dir(p) {
+		if real, err := filepath.EvalSymlinks(p); err == nil {
+			return filepath.Join(real, rest)
+		}
+		if p == "/" || p == "." {
+			return path
+		}
+		rest = filepath.Join(filepath.Base(p), rest)
+	}
 }

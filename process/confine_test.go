@@ -58,3 +58,20 @@ func TestCheckIDs(t *testing.T) {
 		}
 	}
 }
+
+func TestParsePID(t *testing.T) {
+	tests := []struct {
+		in   string
+		want int // 0 refused
+	}{
+		{"1234", 1234}, {"1234\n", 1234}, {" 42 ", 42}, {"4194304", 4194304},
+		{"4294967295", 0}, {"4294967296", 0}, {"-1", 0}, {"0", 0}, {"1", 0}, {"", 0},
+		{"0123", 0}, {"+5", 0}, {"12a", 0}, {"0x10", 0}, {"4194305", 0}, {"1 2", 0},
+	}
+	for _, tt := range tests {
+		got, err := ParsePID(tt.in)
+		if tt.want == 0 && err == nil || tt.want != 0 && (err != nil || got != tt.want) {
+			t.Errorf("ParsePID(%q) = %d, %v; want %d", tt.in, got, err, tt.want)
+		}
+	}
+}

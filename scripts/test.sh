@@ -32,6 +32,15 @@ if ! docker info >/dev/null 2>&1; then
   echo "warning: no Docker Engine reachable; the container tests will skip" >&2
 fi
 
+# kube-apiserver and etcd for internal/testenv/kube (envtest), built from the
+# Go module proxy once (20-70 minutes cold) and cached by version outside the
+# work tree; a second run takes under a second.
+if KUBEBUILDER_ASSETS=$(scripts/kube-assets.sh); then
+  export KUBEBUILDER_ASSETS
+else
+  echo "warning: scripts/kube-assets.sh failed; the Kubernetes tests will skip (fail under CI=true)" >&2
+fi
+
 # Every module: the main one first, then the test-only ones (heavy
 # dependencies such as the in-process Vault live there, out of the main
 # module's graph).

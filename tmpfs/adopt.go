@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -46,8 +47,17 @@ func (d *Dir) Adopt(name string) {
 }
 
 // RemoveStaleTemps removes the temporary files (".NAME.tmp-HEX") a writer
-// that died between create and rename left behind, and returns how many.
+// that died between create and rename (SIGKILL) left behind, and returns
+// how many. It holds an exclusive flock on the directory meanwhile, and
+// every writer holds a shared one from creating its temporary file to
+// renaming it, so a live writer's file is never taken for a stale one
+// (inject and the broker share a directory). It waits at most lockWait for
+// the lock and skips the clean-up when it cannot have it.
 func (d *Dir) RemoveStaleTemps() int {
+	if !lockBounded(d.fd, unix.LOCK_EX) {
+		return 0
+	}
+	defer unix.Flock(d.fd, unix.LOCK_UN)
 	f, err := os.Open(d.Path)
 	if err != nil {
 		return 0
@@ -56,11 +66,55 @@ func (d *Dir) RemoveStaleTemps() int {
 	f.Close()
 	n := 0
 	for _, name := range names {
-		if i := strings.LastIndex(name, ".tmp-"); name[0] == '.' && i > 0 && len(name)-i == len(".tmp-")+16 {
+		if IsTempName(name) {
 			if unix.Unlinkat(d.fd, name, 0) == nil {
 				n++
 			}
 		}
 	}
 	return n
+}
+
+// IsTempName reports whether name is one of tempName's.
+func IsTempName(name string) bool {
+	i := strings.LastIndex(name, ".tmp-")
+	return len(name) > 0 && name[0] == '.' && i > 0 && len(name)-i == len(".tmp-")+16
+}
+
+// lockWait bounds every wait for the directory's flock: a process that
+// holds it forever (the app may open the directory too) must not block a
+// write or a clean-up.
+var lockWait = 2 * time.Second
+
+func lockBounded(fd, how int) bool {
+	deadline := time.Now().Add(lockWait)
+	for {
+		err := unix.Flock(fd, how|unix.LOCK_NB)
+		if err == nil {
+			return true
+		}
+		if !errors.Is(err, unix.EWOULDBLOCK) || time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// sharedLock takes the shared flock for one write; writers of the same Dir
+// share it (a flock belongs to the descriptor, so only the last one
+// releases it). release is safe to call when the lock was not had.
+func (d *Dir) sharedLock() (release func()) {
+	d.lockMu.Lock()
+	defer d.lockMu.Unlock()
+	if d.writers == 0 && !lockBounded(d.fd, unix.LOCK_SH) {
+		return func() {}
+	}
+	d.writers++
+	return func() {
+		d.lockMu.Lock()
+		defer d.lockMu.Unlock()
+		if d.writers--; d.writers == 0 {
+			unix.Flock(d.fd, unix.LOCK_UN)
+		}
+	}
 }

@@ -58,7 +58,13 @@ type Dir struct {
 	owner   *identity.Identity
 	mu      sync.Mutex
 	written map[string]bool
+	inodes  map[string]fileID // what Write put at each name
+	lockMu  sync.Mutex        // guards writers
+	writers int               // writes holding the shared flock
 }
+
+// fileID is a file's device and inode.
+type fileID struct{ dev, ino uint64 }
 
 // IsMemory reports whether path is on tmpfs or ramfs.
 func IsMemory(path string) (bool, error) {
@@ -146,7 +152,14 @@ func prepare(path string, o Options, created bool, log *slog.Logger) (*Dir, erro
 	if err != nil {
 		return nil, &Error{Path: path, Msg: "cannot open it", Err: err}
 	}
-	d := &Dir{Path: path, Memory: mem, Mounted: mounted, fd: fd, owner: o.Owner, written: map[string]bool{}}
+	// Where the descriptor really is: a symlink higher up the path must not
+	// let a policy's dirs: judge one place while files go to another.
+	if real, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(fd)); err == nil && filepath.IsAbs(real) {
+		path = real
+	} else if real, err := filepath.EvalSymlinks(path); err == nil {
+		path = real
+	}
+	d := &Dir{Path: path, Memory: mem, Mounted: mounted, fd: fd, owner: o.Owner, written: map[string]bool{}, inodes: map[string]fileID{}}
 	if err := d.setOwner(created); err != nil {
 		d.Close()
 		return nil, err
@@ -154,34 +167,65 @@ func prepare(path string, o Options, created bool, log *slog.Logger) (*Dir, erro
 	return d, nil
 }
 
-// setOwner gives the directory to --user with mode 0700, so the app can
-// enter it and nobody else can. A directory someone else prepared with
-// content in it is left alone, so --dir /dev/shm cannot take over a shared
-// directory.
+// setOwner checks that the directory is ours alone, and gives one we
+// created to --user with mode 0700. Whether we created it or not, it must
+// be owned by root, by inject's effective user or by the --user it was
+// handed to earlier, and neither group nor others may write it: a shared
+// directory such as /dev/shm or /tmp (mode 1777) is refused as the secrets
+// directory itself, since anyone could plant names in it. A directory we
+// did not create is never chowned or chmodded; under --user it must already
+// let that user in.
 func (d *Dir) setOwner(created bool) error {
 	var st unix.Stat_t
 	if err := unix.Fstat(d.fd, &st); err != nil {
 		return &Error{Path: d.Path, Msg: "cannot stat it", Err: err}
 	}
-	if d.owner == nil {
-		if st.Mode&0o002 != 0 && st.Mode&unix.S_ISVTX == 0 {
-			return &Error{Path: d.Path, Msg: fmt.Sprintf("is writable by everyone without the sticky bit (mode %o), so anyone could replace the secrets", st.Mode&0o7777)}
+	if created {
+		// Still the directory we made (0700, ours)? In a parent that others
+		// may write, it could have been swapped between mkdir and open.
+		if !d.Mounted && (int(st.Uid) != os.Geteuid() || st.Mode&0o077 != 0) {
+			return &Error{Path: d.Path, Msg: fmt.Sprintf("changed between creating and opening it (now uid %d, mode %04o); refusing it", st.Uid, st.Mode&0o7777)}
+		}
+		if d.owner == nil {
+			return nil // made 0700 by us, for us
+		}
+		if err := unix.Fchown(d.fd, d.owner.UID, d.owner.GID); err != nil {
+			return &Error{Path: d.Path, Msg: "cannot give it to " + d.owner.String(), Err: err}
+		}
+		if err := unix.Fchmod(d.fd, 0o700); err != nil {
+			return &Error{Path: d.Path, Msg: "cannot set its mode to 0700", Err: err}
 		}
 		return nil
 	}
-	if int(st.Uid) == d.owner.UID && int(st.Gid) == d.owner.GID && st.Mode&0o7777 == 0o700 {
-		return nil
+	return checkOurs(d.Path, &st, d.owner)
+}
+
+// checkOurs is setOwner's rule for a directory someone prepared.
+func checkOurs(path string, st *unix.Stat_t, owner *identity.Identity) error {
+	uid := int(st.Uid)
+	if uid != 0 && uid != os.Geteuid() && (owner == nil || uid != owner.UID) {
+		return &Error{Path: path, Msg: fmt.Sprintf("is owned by uid %d, which is neither root nor us (uid %d)%s; another user could replace the secrets", uid, os.Geteuid(), ownerNote(owner))}
 	}
-	if !created && !d.empty() && int(st.Uid) != os.Geteuid() {
-		return &Error{Path: d.Path, Msg: fmt.Sprintf("belongs to uid %d and holds files; refusing to hand it to %s", st.Uid, d.owner)}
+	if st.Mode&0o022 != 0 {
+		msg := fmt.Sprintf("is writable by group or others (mode %04o), so someone else could plant or replace files in it", st.Mode&0o7777)
+		if st.Mode&unix.S_ISVTX != 0 && st.Mode&0o002 != 0 {
+			msg = fmt.Sprintf("is a shared directory (mode %04o) that anyone can write; use a subdirectory of it, or give the container a private tmpfs (docker run --tmpfs %s:mode=0700,uid=UID,gid=GID)", st.Mode&0o7777, path)
+		}
+		return &Error{Path: path, Msg: msg}
 	}
-	if err := unix.Fchown(d.fd, d.owner.UID, d.owner.GID); err != nil {
-		return &Error{Path: d.Path, Msg: "cannot give it to " + d.owner.String(), Err: err}
-	}
-	if err := unix.Fchmod(d.fd, 0o700); err != nil {
-		return &Error{Path: d.Path, Msg: "cannot set its mode to 0700", Err: err}
+	if owner != nil && uid != owner.UID {
+		if err := owner.CheckEnter(path); err != nil {
+			return &Error{Path: path, Msg: fmt.Sprintf("inject did not create it, so it will not chown it; mount it for the app's user (docker run --tmpfs %s:mode=0700,uid=%d,gid=%d)", path, owner.UID, owner.GID), Err: err}
+		}
 	}
 	return nil
+}
+
+func ownerNote(owner *identity.Identity) string {
+	if owner == nil {
+		return ""
+	}
+	return fmt.Sprintf(" nor --user %s", owner)
 }
 
 func (d *Dir) empty() bool {
@@ -194,16 +238,26 @@ func (d *Dir) empty() bool {
 	return len(names) == 0
 }
 
-// openFallback tries $XDG_RUNTIME_DIR/secretbroker, then
-// /dev/shm/secretbroker-UID. A fallback is accepted only when it is not a
+// FallbackRoot holds the per-user fallback directories. It is a variable
+// only so this package's tests can point it elsewhere.
+var FallbackRoot = "/dev/shm"
+
+// openFallback tries $XDG_RUNTIME_DIR/secretbroker (without --user), then
+// /dev/shm/secretbroker-UID, UID being --user's or else inject's own. A fallback is accepted only when it is not a
 // symlink, is a directory owned by the effective user with mode 0700, and
 // is memory-backed; it is created so when missing.
 func openFallback(wanted string, o Options, log *slog.Logger) (*Dir, error) {
 	var cands []string
-	if x := os.Getenv("XDG_RUNTIME_DIR"); x != "" && filepath.IsAbs(x) {
+	uid := os.Geteuid()
+	if o.Owner != nil {
+		// Per target user: a directory handed to one user must not stop a
+		// later run for another. $XDG_RUNTIME_DIR is the invoker's, which
+		// the target user could not enter.
+		uid = o.Owner.UID
+	} else if x := os.Getenv("XDG_RUNTIME_DIR"); x != "" && filepath.IsAbs(x) {
 		cands = append(cands, filepath.Join(x, "secretbroker"))
 	}
-	cands = append(cands, fmt.Sprintf("/dev/shm/secretbroker-%d", os.Geteuid()))
+	cands = append(cands, fmt.Sprintf("%s/secretbroker-%d", FallbackRoot, uid))
 	var reasons []string
 	for _, c := range cands {
 		created, err := ensurePrivate(c, o.Owner)

@@ -1,6 +1,7 @@
 package tmpfs
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -164,8 +165,8 @@ func TestOwner(t *testing.T) {
 	if os.Getuid() != 0 {
 		t.Skip("needs root to chown")
 	}
-	dir := filepath.Join(shmDir(t), "s")
-	os.Mkdir(dir, 0o1777)
+	dir := filepath.Join(shmDir(t), "s") // missing: we create it, so we hand it over
+	os.Chmod(filepath.Dir(dir), 0o755)
 	d, err := Open(dir, Options{Owner: &identity.Identity{UID: 1000, GID: 1000}})
 	if err != nil {
 		t.Fatal(err)
@@ -182,6 +183,94 @@ func TestOwner(t *testing.T) {
 		if st.Uid != 1000 || st.Gid != 1000 || st.Mode&0o7777 != mode {
 			t.Errorf("%s: owner %d:%d mode %o, want 1000:1000 %o", p, st.Uid, st.Gid, st.Mode&0o7777, mode)
 		}
+	}
+}
+
+// TestDirOurs (issue 10 item 5): an explicitly chosen directory is ours
+// alone or refused; one we did not create is never chowned or chmodded.
+func TestDirOurs(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root to make directories of other users")
+	}
+	user := &identity.Identity{UID: 1000, GID: 1000}
+	tests := []struct {
+		name     string
+		uid, gid int
+		mode     os.FileMode
+		owner    *identity.Identity
+		want     string // "" accepted
+		wantMode uint32 // accepted: the mode left (unchanged)
+	}{
+		{"root 0700", 0, 0, 0o700, nil, "", 0o700},
+		{"root 0755 for --user", 0, 0, 0o755, user, "", 0o755},
+		{"root 0711 for --user", 0, 0, 0o711, user, "", 0o711},
+		{"target user's own", 1000, 1000, 0o700, user, "", 0o700},
+		{"shared sticky 1777", 0, 0, 0o1777 | os.ModeSticky, nil, "is a shared directory (mode 1777) that anyone can write; use a subdirectory", 0},
+		{"shared sticky 1777 for --user", 0, 0, 0o777 | os.ModeSticky, user, "shared directory", 0},
+		{"world-writable 0777", 0, 0, 0o777, nil, "writable by group or others (mode 0777)", 0},
+		{"group-writable 0770", 0, 0, 0o770, nil, "writable by group or others (mode 0770)", 0},
+		{"another user's", 1001, 1001, 0o700, nil, "is owned by uid 1001, which is neither root nor us", 0},
+		{"another user's for --user", 1001, 1001, 0o700, user, "nor --user 1000:1000", 0},
+		{"root 0700 for --user", 0, 0, 0o700, user, "inject did not create it, so it will not chown it", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			base := shmDir(t)
+			os.Chmod(base, 0o755)
+			dir := filepath.Join(base, "s")
+			os.Mkdir(dir, 0o700)
+			os.Chown(dir, tt.uid, tt.gid)
+			os.Chmod(dir, tt.mode)
+			d, err := Open(dir, Options{Owner: tt.owner})
+			if tt.want != "" {
+				if err == nil {
+					d.Close()
+					t.Fatalf("accepted")
+				}
+				if !strings.Contains(err.Error(), tt.want) {
+					t.Fatalf("got %v, want %q", err, tt.want)
+				}
+			} else if err != nil {
+				t.Fatal(err)
+			} else {
+				d.Close()
+			}
+			var st unix.Stat_t
+			unix.Stat(dir, &st)
+			if int(st.Uid) != tt.uid || (tt.wantMode != 0 && st.Mode&0o7777 != tt.wantMode) {
+				t.Errorf("changed to %d:%d %o", st.Uid, st.Gid, st.Mode&0o7777)
+			}
+		})
+	}
+	for _, shared := range []string{"/dev/shm", "/tmp"} {
+		if _, err := Open(shared, Options{AllowDisk: true}); err == nil || !strings.Contains(err.Error(), "shared directory") {
+			t.Errorf("Open(%s) = %v, want it refused as shared", shared, err)
+		}
+	}
+}
+
+// TestFallbackPerUser: a fallback handed to one --user does not stop a
+// later run for another.
+func TestFallbackPerUser(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root to chown")
+	}
+	root := shmDir(t)
+	os.Chmod(root, 0o755)
+	old := FallbackRoot
+	FallbackRoot = root
+	t.Cleanup(func() { FallbackRoot = old })
+	t.Setenv("XDG_RUNTIME_DIR", "")
+	missing := filepath.Join(t.TempDir(), "missing", "secretbroker")
+	for _, uid := range []int{1000, 1001, 1000} {
+		d, err := Open(missing, Options{Fallback: true, Owner: &identity.Identity{UID: uid, GID: uid}})
+		if err != nil {
+			t.Fatalf("uid %d: %v", uid, err)
+		}
+		if want := filepath.Join(root, fmt.Sprintf("secretbroker-%d", uid)); d.Path != want {
+			t.Errorf("uid %d: %s, want %s", uid, d.Path, want)
+		}
+		d.Close()
 	}
 }
 

@@ -64,6 +64,8 @@ func (d *Dir) write(name string, data []byte, mode fs.FileMode) error {
 		return &Error{Path: d.File(name), Msg: "cannot inspect it", Err: err}
 	}
 	tmp := tempName(name)
+	release := d.sharedLock()
+	defer release()
 	fd, err := openBeneath(d.fd, tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	if err != nil {
 		return &Error{Path: d.File(name), Msg: "cannot create a temporary file", Err: err}
@@ -93,6 +95,9 @@ func (d *Dir) write(name string, data []byte, mode fs.FileMode) error {
 			return fail("cannot sync", err)
 		}
 	}
+	if err := unix.Fstat(fd, &st); err != nil {
+		return fail("cannot stat", err)
+	}
 	if err := unix.Close(fd); err != nil {
 		_ = unix.Unlinkat(d.fd, tmp, 0)
 		return &Error{Path: d.File(name), Msg: "cannot close", Err: err}
@@ -103,6 +108,7 @@ func (d *Dir) write(name string, data []byte, mode fs.FileMode) error {
 	}
 	d.mu.Lock()
 	d.written[name] = true
+	d.inodes[name] = fileID{uint64(st.Dev), st.Ino}
 	d.mu.Unlock()
 	return nil
 }
@@ -136,31 +142,67 @@ func (d *Dir) Wipe() error {
 // Remove wipes and removes one file this Dir wrote.
 func (d *Dir) Remove(name string) error { return d.wipeOne(name) }
 
+// wipeBudget bounds how much of one file a wipe overwrites: the app may
+// have grown the file, and a wipe must end.
+const wipeBudget = 16 << 20
+
+// wipeOne never blocks on and never follows what the app may have put at
+// name (it runs the app's user's directory under --supervise): it looks
+// with lstat, overwrites only a regular file that is the one Write made
+// (same device and inode, a single link), opened O_NONBLOCK|O_NOFOLLOW and
+// checked again after opening, at most wipeBudget bytes; anything else (a
+// FIFO, a device, a symlink, another file) is only unlinked, and a
+// directory is left where it is, with an error.
 func (d *Dir) wipeOne(name string) error {
-	fd, err := unix.Openat(d.fd, name, unix.O_WRONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-	if err == nil {
-		var st unix.Stat_t
-		if unix.Fstat(fd, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFREG {
-			zeros := make([]byte, 4096)
-			for left := st.Size; left > 0; {
-				n := int64(len(zeros))
-				if left < n {
-					n = left
-				}
-				w, err := unix.Write(fd, zeros[:n])
-				if err != nil || w == 0 {
-					break
-				}
-				left -= int64(w)
-			}
-		}
-		unix.Close(fd)
+	d.mu.Lock()
+	want, known := d.inodes[name]
+	d.mu.Unlock()
+	forget := func() {
+		d.mu.Lock()
+		delete(d.written, name)
+		delete(d.inodes, name)
+		d.mu.Unlock()
+	}
+	var st unix.Stat_t
+	err := unix.Fstatat(d.fd, name, &st, unix.AT_SYMLINK_NOFOLLOW)
+	switch {
+	case errors.Is(err, unix.ENOENT):
+		forget()
+		return nil
+	case err != nil:
+		return &Error{Path: d.File(name), Msg: "cannot inspect it", Err: err}
+	case st.Mode&unix.S_IFMT == unix.S_IFDIR:
+		forget()
+		return &Error{Path: d.File(name), Msg: "is now a directory that we did not create; left in place"}
+	case st.Mode&unix.S_IFMT == unix.S_IFREG && st.Nlink == 1 && (!known || want == fileID{uint64(st.Dev), st.Ino}):
+		d.overwrite(name, st)
 	}
 	if err := unix.Unlinkat(d.fd, name, 0); err != nil && !errors.Is(err, unix.ENOENT) {
 		return &Error{Path: d.File(name), Msg: "cannot remove", Err: err}
 	}
-	d.mu.Lock()
-	delete(d.written, name)
-	d.mu.Unlock()
+	forget()
 	return nil
+}
+
+// overwrite zeros the regular file at name if it is still the inode seen.
+func (d *Dir) overwrite(name string, seen unix.Stat_t) {
+	fd, err := unix.Openat(d.fd, name, unix.O_WRONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if unix.Fstat(fd, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG || st.Dev != seen.Dev || st.Ino != seen.Ino {
+		return // swapped between lstat and open
+	}
+	zeros := make([]byte, 4096)
+	left := min(st.Size, wipeBudget)
+	for left > 0 {
+		n := min(int64(len(zeros)), left)
+		w, err := unix.Write(fd, zeros[:n])
+		if err != nil || w == 0 {
+			break
+		}
+		left -= int64(w)
+	}
 }

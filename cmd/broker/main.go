@@ -34,6 +34,7 @@ failed (--once), 73 the directory.`
 	c.Example = `  broker --config /etc/secretbroker/broker.yaml  # keep the files fresh
   broker --config broker.yaml --once             # init container: write, mark .ready, exit
   broker healthcheck                             # exit 0 when the running broker is ready
+  broker webhook --listen :8443 --tls-cert tls.crt --tls-key tls.key --image IMAGE  # Kubernetes
   broker completion bash > /etc/bash_completion.d/broker`
 	return c
 }
@@ -41,5 +42,6 @@ failed (--once), 73 the directory.`
 // subcommands are looked up by the first argument only.
 var subcommands = map[string]func() *cobra.Command{
 	"healthcheck": cli.WithExample(newHealthcheckCommand, "  broker healthcheck\n  broker healthcheck --dir /run/secretbroker"),
+	"webhook":     cli.WithExample(newWebhookCommand, "  broker webhook --listen :8443 --tls-cert tls.crt --tls-key tls.key --image IMAGE\n  broker webhook gen-certs --out certs/"),
 	"version":     cli.WithExample(func() *cobra.Command { return cli.VersionCommand("broker") }, "  broker version"),
 }

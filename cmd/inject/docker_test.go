@@ -46,7 +46,7 @@ ENTRYPOINT ["/bin/inject", "--"]
 	dockertest.Build(t, ctx, tag)
 
 	t.Run("exec", func(t *testing.T) {
-		out := dockertest.MustDocker(t, "run", "--rm", "--tmpfs", "/run/secretbroker", "--user", "0:0",
+		out := dockertest.MustDocker(t, "run", "--rm", "--tmpfs", "/run/secretbroker:mode=0700,uid=1000,gid=1000", "--user", "0:0",
 			"--entrypoint", "/bin/inject", tag, "--user", "1000:1000", "--", "/bin/app", "read", "DB_PASSWORD_FILE")
 		if strings.Contains(out, value) {
 			t.Fatal("the secret value appeared in the container's output")
@@ -59,7 +59,7 @@ ENTRYPOINT ["/bin/inject", "--"]
 	})
 
 	t.Run("non-root container", func(t *testing.T) {
-		out := dockertest.MustDocker(t, "run", "--rm", "--tmpfs", "/run/secretbroker", "--user", "1000:1000", tag, "/bin/app", "read", "DB_PASSWORD_FILE")
+		out := dockertest.MustDocker(t, "run", "--rm", "--tmpfs", "/run/secretbroker:mode=0700,uid=1000,gid=1000", "--user", "1000:1000", tag, "/bin/app", "read", "DB_PASSWORD_FILE")
 		if strings.Contains(out, value) || !strings.Contains(out, want) || !strings.Contains(out, "env-clean") {
 			t.Fatalf("unexpected output:\n%s", strings.ReplaceAll(out, value, "[value]"))
 		}
@@ -75,7 +75,7 @@ ENTRYPOINT ["/bin/inject", "--"]
 	t.Run("supervise stop", func(t *testing.T) {
 		// A tmpfs volume outlives the container, so we can look after stop.
 		vol := fmt.Sprintf("secretbroker-test-%d", time.Now().UnixNano())
-		dockertest.MustDocker(t, "volume", "create", "--driver", "local", "--opt", "type=tmpfs", "--opt", "device=tmpfs", "--opt", "o=size=1m", vol)
+		dockertest.MustDocker(t, "volume", "create", "--driver", "local", "--opt", "type=tmpfs", "--opt", "device=tmpfs", "--opt", "o=size=1m,mode=0700,uid=1000,gid=1000", vol)
 		t.Cleanup(func() { dockertest.Docker(t, "volume", "rm", "-f", vol) })
 		name := vol + "-app"
 		dockertest.MustDocker(t, "run", "-d", "--name", name, "-v", vol+":/run/secretbroker",

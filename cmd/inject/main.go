@@ -53,6 +53,7 @@ var subcommands = map[string]func() *cobra.Command{
 	"lint":    cli.WithExample(newLintCommand, "  inject lint docker-archive:image.tar\n  inject lint --git-staged\n  inject lint --known-secrets inject.yaml docker-daemon:app:1.2"),
 	"check":   cli.WithExample(newCheckCommand, "  inject check --config /etc/app/inject.yaml"),
 	"policy":  cli.WithExample(newPolicyCommand, "  inject policy vault --config inject.yaml > app.hcl\n  inject policy audit --config inject.yaml"),
+	"install": cli.WithExample(newInstallCommand, "  inject install /secretbroker/bin   # an init container copies inject into a shared volume"),
 	"wait":    cli.WithExample(newWaitCommand, "  inject wait --dir /run/secretbroker --timeout 30s"),
 	"version": cli.WithExample(func() *cobra.Command { return cli.VersionCommand("inject") }, "  inject version"),
 }

@@ -151,6 +151,9 @@ func (o *runOptions) run(cmd *cobra.Command, args []string) error {
 		return err
 	}
 	defer d.Close()
+	if n := d.RemoveStaleTemps(); n > 0 {
+		log.Info("removed temporary files an interrupted run left", "count", n)
+	}
 	// Until the app starts, any failure releases what the providers hold
 	// alive (a Vault login token, dynamic-secret leases): nothing will use it.
 	handedOff := false

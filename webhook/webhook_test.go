@@ -1,0 +1,257 @@
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+
+	_ "github.com/secretbroker/secretbroker/providers/builtin"
+)
+
+func pod(ann map[string]string, cs ...corev1.Container) *corev1.Pod {
+	return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Annotations: ann}, Spec: corev1.PodSpec{Containers: cs}}
+}
+
+func TestParsePlan(t *testing.T) {
+	p, err := ParsePlan(map[string]string{
+		AnnInject: "true", AnnSecretPrefix + "db_password": "vault://secret/app/db#password",
+		AnnSecretPrefix + "api_key": "aws-sm://prod/api", AnnRefresh: "5m", AnnContainers: "a, b",
+		AnnUser: "1000:1000", AnnDir: "/run/s/app", AnnConfig: "app-sb/inject.yaml", "other.io/x": "y",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Secrets) != 2 || p.Secrets[0].Name != "api_key" || p.Refresh != 5*time.Minute || len(p.Containers) != 2 || p.Dir != "/run/s/app" || p.ConfigMap != "app-sb" || p.ConfigKey != "inject.yaml" {
+		t.Errorf("plan = %+v", p)
+	}
+	if p, err := ParsePlan(map[string]string{AnnSecretPrefix + "x": "vault://a/b"}); p != nil || err != nil {
+		t.Error("a pod without the opt-in is left alone")
+	}
+	if p, err := ParsePlan(map[string]string{AnnInject: "false"}); p != nil || err != nil {
+		t.Error("inject: false is left alone")
+	}
+	// Every problem is named, all at once.
+	_, err = ParsePlan(map[string]string{
+		AnnInject: "true", AnnSecretPrefix + "Bad-Name": "vault://a/b", AnnSecretPrefix + "ok": "vault://",
+		AnnRefresh: "10", AnnDir: "/secrets", AnnUser: "root;x", Prefix + "secret": "vault://a/b", AnnConfig: "Not_A_Name",
+	})
+	var inv *InvalidError
+	if !errors.As(err, &inv) || len(inv.Problems) != 7 {
+		t.Fatalf("err = %v", err)
+	}
+	for _, k := range []string{"secret-Bad-Name", "secret-ok", AnnRefresh, AnnDir, AnnUser, Prefix + "secret: unknown", AnnConfig} {
+		if !strings.Contains(err.Error(), k) {
+			t.Errorf("the denial does not name %s: %v", k, err)
+		}
+	}
+	if _, err := ParsePlan(map[string]string{AnnInject: "true"}); err == nil || !strings.Contains(err.Error(), "nothing to inject") {
+		t.Errorf("no secrets: %v", err)
+	}
+}
+
+type fakeImages struct {
+	ep, cmd []string
+	err     error
+	calls   atomic.Int32
+}
+
+func (f *fakeImages) Entrypoint(context.Context, string, string, []string) ([]string, []string, error) {
+	f.calls.Add(1)
+	return f.ep, f.cmd, f.err
+}
+
+func TestMutateExcludedAndIdempotent(t *testing.T) {
+	o := Options{Image: "sb:1", Excluded: []string{"kube-system", "secretbroker"}}
+	p := pod(map[string]string{AnnInject: "true", AnnSecretPrefix + "db": "vault://a/b"}, corev1.Container{Name: "app", Command: []string{"/app"}})
+	for _, ns := range o.Excluded {
+		if ops, err := Mutate(context.Background(), o, ns, p); ops != nil || err != nil {
+			t.Errorf("%s: mutated (%v)", ns, err)
+		}
+	}
+	ops, err := Mutate(context.Background(), o, "apps", p)
+	if err != nil || len(ops) == 0 {
+		t.Fatal(ops, err)
+	}
+	mutated := apply(t, p, ops)
+	if ops, err := Mutate(context.Background(), o, "apps", mutated); ops != nil || err != nil {
+		t.Error("re-admission changed the pod")
+	}
+	// A pod that kept our init container but lost the annotation is left too.
+	delete(mutated.Annotations, AnnStatus)
+	if ops, _ := Mutate(context.Background(), o, "apps", mutated); ops != nil {
+		t.Error("re-admission without the status annotation changed the pod")
+	}
+}
+
+func TestMutateImageLookup(t *testing.T) {
+	img := &fakeImages{ep: []string{"/entry"}, cmd: []string{"serve"}}
+	o := Options{Image: "sb:1", Images: img}
+	p := pod(map[string]string{AnnInject: "true", AnnSecretPrefix + "db": "vault://a/b"}, corev1.Container{Name: "app", Image: "x"})
+	m := apply(t, p, must(Mutate(context.Background(), o, "apps", p)))
+	if c := m.Spec.Containers[0]; strings.Join(c.Command, " ") != BinDir+"/inject -- /entry" || strings.Join(c.Args, " ") != "serve" {
+		t.Errorf("command %q args %q", c.Command, c.Args)
+	}
+	img.ep, img.cmd = nil, []string{"/only-cmd", "a"}
+	m = apply(t, p, must(Mutate(context.Background(), o, "apps", p)))
+	if c := m.Spec.Containers[0]; strings.Join(c.Command, " ") != BinDir+"/inject -- /only-cmd" || strings.Join(c.Args, " ") != "a" {
+		t.Errorf("CMD only: command %q args %q", c.Command, c.Args)
+	}
+	img.err = errors.New("401 unauthorized")
+	if _, err := Mutate(context.Background(), o, "apps", p); err == nil || !strings.Contains(err.Error(), `container "app" gives no command and the ENTRYPOINT of image x could not be read: 401`) {
+		t.Errorf("err = %v", err)
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+// apply applies ops the way the API server does (they only add whole
+// fields here), through JSON.
+func apply(t *testing.T, p *corev1.Pod, ops []PatchOp) *corev1.Pod {
+	t.Helper()
+	var m map[string]any
+	b, _ := json.Marshal(p)
+	json.Unmarshal(b, &m)
+	for _, op := range ops {
+		if op.Op != "add" {
+			t.Fatalf("op %s", op.Op)
+		}
+		parts := strings.Split(strings.TrimPrefix(op.Path, "/"), "/")
+		cur := m
+		for _, k := range parts[:len(parts)-1] {
+			cur = cur[k].(map[string]any)
+		}
+		vb, _ := json.Marshal(op.Value)
+		var v any
+		json.Unmarshal(vb, &v)
+		cur[parts[len(parts)-1]] = v
+	}
+	b, _ = json.Marshal(m)
+	var out corev1.Pod
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatal(err)
+	}
+	return &out
+}
+
+func review(t *testing.T, ns string, p *corev1.Pod) []byte {
+	raw, _ := json.Marshal(p)
+	r := admissionv1.AdmissionReview{
+		TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"},
+		Request: &admissionv1.AdmissionRequest{UID: "u-1", Kind: metav1.GroupVersionKind{Version: "v1", Kind: "Pod"},
+			Namespace: ns, Operation: admissionv1.Create, Object: runtime.RawExtension{Raw: raw}},
+	}
+	b, _ := json.Marshal(r)
+	return b
+}
+
+func TestServer(t *testing.T) {
+	var logs bytes.Buffer
+	s := NewServer(Options{Image: "sb:1", Excluded: []string{"kube-system"}}, slog.New(slog.NewJSONHandler(&logs, nil)))
+	ts := httptest.NewServer(s.Handler())
+	defer ts.Close()
+	post := func(body []byte) admissionv1.AdmissionReview {
+		resp, err := http.Post(ts.URL+"/mutate", "application/json", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out admissionv1.AdmissionReview
+		json.NewDecoder(resp.Body).Decode(&out)
+		return out
+	}
+	good := pod(map[string]string{AnnInject: "true", AnnSecretPrefix + "db": "vault://secret/app#k"}, corev1.Container{Name: "app", Command: []string{"/app"}})
+	r := post(review(t, "apps", good))
+	if r.Response == nil || !r.Response.Allowed || r.Response.UID != "u-1" || *r.Response.PatchType != admissionv1.PatchTypeJSONPatch || len(r.Response.Patch) == 0 {
+		t.Fatalf("response = %+v", r.Response)
+	}
+	bad := pod(map[string]string{AnnInject: "true", AnnRefresh: "often"}, corev1.Container{Name: "app", Command: []string{"/app"}})
+	r = post(review(t, "apps", bad))
+	if r.Response.Allowed || !strings.Contains(r.Response.Result.Message, AnnRefresh) {
+		t.Errorf("invalid annotation: %+v", r.Response)
+	}
+	r = post(review(t, "kube-system", good))
+	if !r.Response.Allowed || r.Response.Patch != nil {
+		t.Error("kube-system pod mutated")
+	}
+	if resp, _ := http.Post(ts.URL+"/mutate", "application/json", strings.NewReader("{")); resp.StatusCode != 400 {
+		t.Errorf("garbage: %d", resp.StatusCode)
+	}
+	for _, p := range []string{"/healthz", "/metrics"} {
+		resp, err := http.Get(ts.URL + p)
+		if err != nil || resp.StatusCode != 200 {
+			t.Errorf("%s: %v %v", p, resp, err)
+		}
+		b := new(bytes.Buffer)
+		b.ReadFrom(resp.Body)
+		if p == "/metrics" && !strings.Contains(b.String(), `secretbroker_webhook_admissions_total{result="denied"} 1`) {
+			t.Errorf("metrics:\n%s", b)
+		}
+	}
+	// JSON logs, one object a line, naming the pod and the result.
+	for _, l := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil || m["result"] == nil {
+			t.Errorf("log line %q", l)
+		}
+	}
+	if strings.Contains(logs.String(), "vault://secret/app#k") {
+		t.Error("a reference reached the log")
+	}
+}
+
+func TestCertReload(t *testing.T) {
+	dir := t.TempDir()
+	gen := func(cn string) { writeSelfSigned(t, dir, cn) }
+	gen("one")
+	c := &CertReloader{CertFile: filepath.Join(dir, "tls.crt"), KeyFile: filepath.Join(dir, "tls.key")}
+	if err := c.Check(); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{GetCertificate: c.GetCertificate})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go http.Serve(ln, http.NotFoundHandler())
+	cn := func() string {
+		conn, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{InsecureSkipVerify: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		return conn.ConnectionState().PeerCertificates[0].Subject.CommonName
+	}
+	if got := cn(); got != "one" {
+		t.Fatalf("served %q", got)
+	}
+	time.Sleep(10 * time.Millisecond)
+	gen("two")
+	if got := cn(); got != "two" {
+		t.Errorf("after the files changed, served %q", got)
+	}
+	os.Remove(c.KeyFile)
+	if got := cn(); got != "two" {
+		t.Errorf("with the key gone, served %q (want the last good pair)", got)
+	}
+}
