@@ -572,7 +572,11 @@ func (s *Spec) checkCollisions(probs *Problems) {
 // 8, 0x3e8 and 1e3 as 1000, and the identity must be what the file says
 // (identity.Parse then refuses those spellings).
 func rawUser(b []byte, m map[string]any) error {
-	if _, ok := m["user"]; !ok {
+	found := false
+	for k := range m {
+		found = found || strings.EqualFold(k, "user") // viper's keys are case-insensitive
+	}
+	if !found {
 		return nil
 	}
 	var doc yaml.Node
@@ -581,14 +585,15 @@ func rawUser(b []byte, m map[string]any) error {
 	}
 	root := doc.Content[0]
 	for i := 0; i+1 < len(root.Content); i += 2 {
-		if root.Content[i].Value != "user" {
+		k := root.Content[i].Value
+		if !strings.EqualFold(k, "user") {
 			continue
 		}
 		n := root.Content[i+1]
-		if n.Kind == yaml.AliasNode || n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
+		if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
 			return fmt.Errorf("line %d: want UID[:GID] or NAME[:GROUP] as a plain string", n.Line)
 		}
-		m["user"] = n.Value
+		m[k] = n.Value
 	}
 	return nil
 }
