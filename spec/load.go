@@ -24,6 +24,7 @@ import (
 	"github.com/secretbroker/secretbroker/identity"
 	"github.com/secretbroker/secretbroker/internal/suggest"
 	"github.com/secretbroker/secretbroker/providers"
+	"github.com/secretbroker/secretbroker/readgate"
 	"github.com/secretbroker/secretbroker/tmpfs"
 )
 
@@ -482,17 +483,33 @@ func (s *Spec) loadTemplates(raw any, configDir string, probs *Problems) {
 		if !filepath.IsAbs(t.Source) {
 			t.Source = filepath.Join(configDir, t.Source)
 		}
-		b, err := os.ReadFile(t.Source)
+		// Template sources pass the read gate (readgate) as secrets files
+		// do: --user's permissions, a regular file outside /proc and /sys,
+		// capped; the guardrail is checked on Identity with the policy.
+		b, id, err := readgate.ReadFileIdentity(t.Source, readgate.Options{User: s.User, Max: MaxTemplateBytes, What: "template source"})
 		if err != nil {
-			probs.add(where+".source", "cannot read %s: %v", t.Source, unwrapPath(err))
+			probs.add(where+".source", "cannot read %s: %v", t.Source, readgateMsg(err))
 			continue
 		}
+		t.Identity = id
 		t.Text = string(b)
 		if err := CheckTemplate(t.Text, names); err != nil {
 			probs.add(where+".source", "%s: %v", t.Source, err)
 		}
 		s.Templates = append(s.Templates, t)
 	}
+}
+
+// MaxTemplateBytes caps a template source.
+const MaxTemplateBytes = 1 << 20
+
+// readgateMsg is a read gate error without the path, which the caller names.
+func readgateMsg(err error) string {
+	var ge *readgate.Error
+	if errors.As(err, &ge) {
+		return strings.TrimPrefix(ge.Error(), ge.Path+": ")
+	}
+	return unwrapPath(err).Error()
 }
 
 func unwrapPath(err error) error {
@@ -572,7 +589,11 @@ func (s *Spec) checkCollisions(probs *Problems) {
 // 8, 0x3e8 and 1e3 as 1000, and the identity must be what the file says
 // (identity.Parse then refuses those spellings).
 func rawUser(b []byte, m map[string]any) error {
-	if _, ok := m["user"]; !ok {
+	found := false
+	for k := range m {
+		found = found || strings.EqualFold(k, "user") // viper's keys are case-insensitive
+	}
+	if !found {
 		return nil
 	}
 	var doc yaml.Node
@@ -581,14 +602,15 @@ func rawUser(b []byte, m map[string]any) error {
 	}
 	root := doc.Content[0]
 	for i := 0; i+1 < len(root.Content); i += 2 {
-		if root.Content[i].Value != "user" {
+		k := root.Content[i].Value
+		if !strings.EqualFold(k, "user") {
 			continue
 		}
 		n := root.Content[i+1]
-		if n.Kind == yaml.AliasNode || n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
+		if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
 			return fmt.Errorf("line %d: want UID[:GID] or NAME[:GROUP] as a plain string", n.Line)
 		}
-		m["user"] = n.Value
+		m[k] = n.Value
 	}
 	return nil
 }

@@ -1,12 +1,7 @@
 package rules
 
 import (
-	"bufio"
 	"bytes"
-	"crypto/sha256"
-	_ "embed"
-	"encoding/hex"
-	"encoding/pem"
 	"regexp"
 	"strings"
 	"sync"
@@ -87,45 +82,4 @@ func IsPlaceholder(v []byte) bool {
 	}
 	// One repeated character ("aaaaaaaa", "00000000").
 	return bytes.Count(t, t[:1]) == len(t)
-}
-
-// publicValues lists the SHA-256 (see ValueHash) of credentials published in
-// widely shipped software, so that a stock base image is clean: GnuTLS's
-// self-test keys inside libgnutls, the Go toolchain's and golang.org/x test
-// keys, Google Cloud SDK's public API keys and test fixtures. Hashes, not
-// values, so the file holds nothing secret-looking. Regenerate with
-// lint/internal/publicvalues.
-//
-//go:embed public_values.txt
-var publicValuesTxt string
-
-var publicValues = sync.OnceValue(func() map[string]bool {
-	m := map[string]bool{}
-	sc := bufio.NewScanner(strings.NewReader(publicValuesTxt))
-	for sc.Scan() {
-		if f := strings.Fields(sc.Text()); len(f) > 0 && !strings.HasPrefix(f[0], "#") {
-			m[f[0]] = true
-		}
-	}
-	return m
-})
-
-// ValueHash identifies a value for the public-values list: the SHA-256 of a
-// PEM block's decoded body (so line breaks and headers do not matter), else
-// of the value itself.
-func ValueHash(v []byte) string {
-	if blk, _ := pem.Decode(v); blk != nil {
-		v = blk.Bytes
-	} else if bytes.Contains(v, []byte(`\n`)) {
-		if blk, _ := pem.Decode(bytes.ReplaceAll(v, []byte(`\n`), []byte("\n"))); blk != nil {
-			v = blk.Bytes
-		}
-	}
-	h := sha256.Sum256(v)
-	return hex.EncodeToString(h[:])
-}
-
-// IsPublicValue reports whether v was published in widely shipped software.
-func IsPublicValue(v []byte) bool {
-	return publicValues()[ValueHash(v)]
 }

@@ -380,16 +380,13 @@ func Check(ru *Rule, val []byte) (bool, string) {
 	if ru.Validate != "" {
 		ok, note = validators[ru.Validate](val)
 	}
-	if ok && IsPublicValue(val) {
-		return false, ""
-	}
 	return ok, note
 }
 
 // CheckFile decides a file-only rule (a keystore, a key file) from the
-// file's first bytes: magic, validator, public-values list.
+// file's first bytes: magic, placeholder, validator.
 func CheckFile(ru *Rule, head []byte) (bool, string) {
-	if !ru.MagicMatches(head) || IsPublicValue(head) || emptyOrPlaceholder(head) {
+	if !ru.MagicMatches(head) || emptyOrPlaceholder(head) {
 		return false, ""
 	}
 	if ru.Validate != "" {

@@ -2,11 +2,15 @@ package scan
 
 import (
 	"context"
+	"crypto/md5"
+	"crypto/sha256"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
+	"github.com/secretbroker/secretbroker/lint/provenance"
 	"github.com/secretbroker/secretbroker/lint/walk"
 )
 
@@ -34,6 +38,14 @@ func (s *Scanner) FS(ctx context.Context, target, root string, only func(rel str
 		scanFile(root, filepath.Base(root))
 		return
 	}
+	// host names the tree from the host's root ("usr/" for fs:/usr).
+	host := ""
+	if abs, err := filepath.Abs(root); err == nil {
+		if host = strings.TrimPrefix(filepath.ToSlash(abs), "/"); host != "" {
+			host += "/"
+		}
+	}
+	var manifests []string
 	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			s.Fail("%s: %v", target, err)
@@ -49,12 +61,112 @@ func (s *Scanner) FS(ctx context.Context, target, root string, only func(rel str
 		if only != nil && !only(filepath.ToSlash(rel)) {
 			return nil
 		}
+		if r := filepath.ToSlash(rel); provenance.IsManifest(host + r) {
+			manifests = append(manifests, r)
+		}
 		scanFile(p, rel)
 		return nil
 	})
 	if err != nil {
 		s.Fail("%s: %v", target, err)
 	}
+	s.fsProvenance(target, root, host, manifests)
+}
+
+// fsProvenance marks the findings of a directory target that are in files
+// a package shipped unmodified. Paths are named from the host's root, so
+// that fs:/usr finds its owners in /var/lib/dpkg; manifests inside the tree
+// (an unpacked root filesystem, a site-packages directory, a Go module
+// cache) count as well. Only files with findings are hashed, after the walk.
+func (s *Scanner) fsProvenance(target, root, host string, manifests []string) {
+	s.mu.Lock()
+	var files []string
+	for _, f := range s.res.Findings {
+		if f.Target == target && f.Status == StatusFile {
+			files = append(files, walk.OuterPath(f.Path))
+		}
+	}
+	s.mu.Unlock()
+	if len(files) == 0 {
+		return
+	}
+	x := provenance.New()
+	read := func(p, name string) {
+		if st, err := os.Stat(p); err != nil || st.Size() > 16<<20 {
+			return
+		}
+		if data, err := os.ReadFile(p); err == nil {
+			x.AddManifest(name, data)
+		}
+	}
+	if host != "" {
+		// The host's dpkg database, unless the tree is a root filesystem
+		// with its own.
+		for _, dir := range []string{"/var/lib/dpkg/info", "/var/lib/dpkg/status.d"} {
+			ms, _ := filepath.Glob(filepath.Join(dir, "*.md5sums"))
+			for _, m := range ms {
+				read(m, strings.TrimPrefix(filepath.ToSlash(m), "/"))
+			}
+		}
+	}
+	for _, m := range manifests {
+		read(filepath.Join(root, m), host+m)
+	}
+	digests := map[string]provenance.Digest{}
+	modRoots := map[string]bool{}
+	for _, rel := range files {
+		d, err := fileDigest(filepath.Join(root, rel))
+		if err != nil {
+			continue
+		}
+		digests[rel] = d
+		if r, ok := provenance.ModuleRootOf(host + rel); ok && host != "" {
+			modRoots[r] = true
+		}
+	}
+	// A Go module tree is checked whole against its .ziphash.
+	for r := range modRoots {
+		// Names are from the host's root: the tree and the module cache
+		// it is part of are read there.
+		zh := provenance.ZipHashPath(r)
+		read(filepath.FromSlash("/"+zh), zh)
+		_ = filepath.WalkDir(filepath.FromSlash("/"+r), func(p string, d fs.DirEntry, err error) error {
+			if err == nil && d.Type().IsRegular() {
+				if dg, err := fileDigest(p); err == nil {
+					x.AddModuleFile(strings.TrimPrefix(filepath.ToSlash(p), "/"), dg.SHA256)
+				}
+			}
+			return nil
+		})
+	}
+	s.Edit(func(f *Finding) {
+		if f.Target != target || f.Status != StatusFile {
+			return
+		}
+		outer := walk.OuterPath(f.Path)
+		if d, ok := digests[outer]; ok {
+			if o := x.Owner(host+outer, d); o != "" {
+				f.Class = ClassShipped
+				f.Note = joinNote(f.Note, "shipped by "+o+", unmodified")
+			}
+		}
+	})
+}
+
+func fileDigest(p string) (provenance.Digest, error) {
+	var d provenance.Digest
+	f, err := os.Open(p)
+	if err != nil {
+		return d, err
+	}
+	defer f.Close()
+	m5, s256 := md5.New(), sha256.New()
+	if _, err := io.Copy(io.MultiWriter(m5, s256), f); err != nil {
+		return d, err
+	}
+	copy(d.MD5[:], m5.Sum(nil))
+	copy(d.SHA256[:], s256.Sum(nil))
+	return d, nil
 }
 
 // File scans one stream as the file name of target (staged files, build

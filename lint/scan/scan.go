@@ -18,6 +18,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/secretbroker/secretbroker/lint/provenance"
 	"github.com/secretbroker/secretbroker/lint/rules"
 	"github.com/secretbroker/secretbroker/lint/source"
 	"github.com/secretbroker/secretbroker/lint/walk"
@@ -367,9 +368,52 @@ type layerJob struct {
 	entries map[string]byte // cleaned path -> tar type flag, or 'w' whiteout, 'o' opaque
 	matches []walk.Match
 	err     error
+	// digests and manifests feed the image's provenance index.
+	digests   map[string]provenance.Digest
+	manifests []manifest
 	// diffDigest is the uncompressed digest computed when the blob digest
 	// was not known (stream mode matches it against the config).
 	diffDigest string
+}
+
+type manifest struct {
+	name string
+	data []byte
+}
+
+// provenanceIndex reads the package manifests and Go module files of an
+// image's layers, in order (a later layer's manifest wins).
+func provenanceIndex(img source.Image, jobs map[string]*layerJob) *provenance.Index {
+	x := provenance.New()
+	for _, l := range img.Layers {
+		j := jobs[l.Key()]
+		if j == nil {
+			continue
+		}
+		for _, m := range j.manifests {
+			x.AddManifest(m.name, m.data)
+		}
+		for n, d := range j.digests {
+			if provenance.ModuleFile(n) {
+				x.AddModuleFile(n, d.SHA256)
+			}
+		}
+	}
+	return x
+}
+
+// shipped marks f as shipped by a package when the file holding it (the
+// outer file of an archive member) is one a package installed, unmodified.
+func shipped(f *Finding, x *provenance.Index, digests map[string]provenance.Digest) {
+	outer := walk.OuterPath(f.Path)
+	d, ok := digests[outer]
+	if !ok {
+		return
+	}
+	if o := x.Owner(outer, d); o != "" {
+		f.Class = ClassShipped
+		f.Note = joinNote(f.Note, "shipped by "+o+", unmodified")
+	}
 }
 
 // Target scans every image of a target: each unique layer once (in
@@ -417,6 +461,7 @@ func (s *Scanner) report(t *source.Target, jobs map[string]*layerJob) {
 	for _, img := range t.Images {
 		s.config(t.Name, img)
 		hist := historyIndex(img)
+		prov := provenanceIndex(img, jobs)
 		for i, l := range img.Layers {
 			j := jobs[l.Key()]
 			if j == nil {
@@ -446,6 +491,7 @@ func (s *Scanner) report(t *source.Target, jobs map[string]*layerJob) {
 					f.History = hist[i]
 				}
 				f.Status = status(img, jobs, i, walk.OuterPath(m.Path))
+				shipped(&f, prov, j.digests)
 				s.add(f)
 			}
 		}
@@ -520,6 +566,9 @@ func (c ctxReader) Read(p []byte) (int, error) {
 // when known, else the diff_id (and recording the diff_id it computed).
 func (s *Scanner) walkLayer(target string, w *walk.Walker, j *layerJob, raw io.Reader) {
 	j.entries = map[string]byte{}
+	j.digests = map[string]provenance.Digest{}
+	w.OnDigest = func(name string, d provenance.Digest) { j.digests[name] = d }
+	w.OnManifest = func(name string, data []byte) { j.manifests = append(j.manifests, manifest{name, data}) }
 	w.OnMatch = func(m walk.Match) { j.matches = append(j.matches, m) }
 	w.OnSkip = func(k walk.Skip) {
 		s.addSkip(Skip{Target: target, Layer: j.layer.Key(), Path: k.Path, Reason: k.Reason, Incomplete: k.Incomplete})

@@ -12,6 +12,8 @@ import (
 	"bufio"
 	"bytes"
 	"compress/bzip2"
+	"crypto/md5"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -25,6 +27,7 @@ import (
 	"github.com/klauspost/compress/zlib"
 	"github.com/klauspost/compress/zstd"
 
+	"github.com/secretbroker/secretbroker/lint/provenance"
 	"github.com/secretbroker/secretbroker/lint/rules"
 )
 
@@ -71,6 +74,12 @@ type Walker struct {
 	// DiffHash, when set, receives the uncompressed layer stream (to check
 	// the layer's DiffID when the blob digest is unknown).
 	DiffHash io.Writer
+	// OnManifest receives each package manifest of the outermost archive
+	// (provenance.IsManifest) whole; OnDigest the digest of each file a
+	// package may own (provenance.Candidate) that had a match, and of every
+	// file of a Go module tree. Nil: no hashing.
+	OnManifest func(name string, data []byte)
+	OnDigest   func(name string, d provenance.Digest)
 
 	eng   *rules.Engine
 	sc    *rules.Scanner
@@ -214,10 +223,71 @@ func (w *Walker) tar(r io.Reader, prefix string, depth int, outermost bool) erro
 			w.skip(Skip{Path: name, Reason: fmt.Sprintf("sparse file of %d bytes (over %d MiB): not read", hdr.Size, w.Limits.MaxSparseBytes>>20), Incomplete: true})
 			continue
 		}
+		if outermost && w.OnDigest != nil {
+			if done, err := w.provenanceFile(tr, name, depth, hdr.Size); done {
+				if err != nil {
+					return err
+				}
+				continue
+			}
+		}
 		if err := w.file(tr, name, depth, hdr.Size); err != nil {
 			return err
 		}
 	}
+}
+
+// maxManifest bounds the package manifest read into memory.
+const maxManifest = 16 << 20
+
+// provenanceFile scans a file of the outermost archive that is a package
+// manifest (kept whole for OnManifest) or may be owned by a package
+// (hashed while it is scanned, for OnDigest). It reports false when the
+// file is neither.
+func (w *Walker) provenanceFile(r io.Reader, name string, depth int, size int64) (bool, error) {
+	if provenance.IsManifest(name) && size <= maxManifest {
+		data, err := io.ReadAll(r)
+		if err != nil {
+			return true, w.fail(name, err)
+		}
+		if w.OnManifest != nil {
+			w.OnManifest(name, data)
+		}
+		return true, w.file(bytes.NewReader(data), name, depth, size)
+	}
+	if !provenance.Candidate(name) {
+		return false, nil
+	}
+	m5, s256 := md5.New(), sha256.New()
+	cr := &countReader{r: io.TeeReader(r, io.MultiWriter(m5, s256))}
+	orig, n := w.OnMatch, 0
+	w.OnMatch = func(m Match) { n++; orig(m) }
+	err := w.file(cr, name, depth, size)
+	w.OnMatch = orig
+	if err != nil || (n == 0 && !provenance.ModuleFile(name)) {
+		return true, err
+	}
+	if _, err := io.Copy(io.Discard, cr); err != nil {
+		return true, w.fail(name, err)
+	}
+	if cr.n == size {
+		var d provenance.Digest
+		copy(d.MD5[:], m5.Sum(nil))
+		copy(d.SHA256[:], s256.Sum(nil))
+		w.OnDigest(name, d)
+	}
+	return true, nil
+}
+
+type countReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
 }
 
 func isSparse(h *tar.Header) bool {
