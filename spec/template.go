@@ -46,7 +46,11 @@ func templateFuncs(lookup func(name string) ([]byte, error), saw func(string)) t
 			ref := providers.Ref{Key: key, HasKey: true}
 			out, err := providers.Extract(ref, v)
 			if err != nil {
-				return "", fmt.Errorf("json %q: %s", key, providers.KindOf(err))
+				what := "no such key"
+				if providers.KindOf(err) != providers.KindNotFound {
+					what = "cannot take this key from the value"
+				}
+				return "", fmt.Errorf("json %q: %s", key, what)
 			}
 			r := string(out.Reveal())
 			out.Wipe()
@@ -94,7 +98,11 @@ func Render(t Template, lookup func(name string) ([]byte, error)) ([]byte, error
 		clear(buf.Bytes())
 		// A string the template itself spells (a key) is no secret.
 		seen = slices.DeleteFunc(seen, func(v string) bool { return strings.Contains(t.Text, strconv.Quote(v)) })
-		return nil, errors.New(redact(err.Error(), seen))
+		// The template's own name is no secret either, even when a value
+		// happens to be part of it.
+		const name = "\x00dest\x00"
+		msg := redact(strings.ReplaceAll(err.Error(), t.Dest, name), seen)
+		return nil, errors.New(strings.ReplaceAll(msg, name, t.Dest))
 	}
 	return buf.Bytes(), nil
 }
