@@ -137,7 +137,18 @@ func (r *Run) CheckPolicy() error {
 	for _, s := range r.Spec.Secrets {
 		plan.Items = append(plan.Items, policy.Item{Name: s.Name, Ref: s.Ref, Identity: r.Identity(s.Ref), Exposed: s.ExposeAs != ""})
 	}
-	return Exit(ExitPolicy, set.Check(plan))
+	err = set.Check(plan)
+	// Template sources are read on the workload's behalf: the guardrail
+	// decides on them as on any other file.
+	var denied policy.Denied
+	errors.As(err, &denied)
+	for _, t := range r.Spec.Templates {
+		denied = append(denied, set.CheckFile(t.Where+" source", t.Identity)...)
+	}
+	if len(denied) > 0 {
+		return Exit(ExitPolicy, denied)
+	}
+	return Exit(ExitPolicy, err)
 }
 
 // Identity is the canonical identity the policies match for ref under the
@@ -158,7 +169,11 @@ func (r *Run) Gate(ctx context.Context) context.Context {
 	if len(r.Policies) == 0 {
 		return ctx
 	}
-	return providers.WithGate(ctx, r.Policies.Gate)
+	ctx = providers.WithGate(ctx, r.Policies.Gate)
+	if g := r.Policies.Guardrail(); len(g) > 0 {
+		ctx = providers.WithFileGate(ctx, g.Gate)
+	}
+	return ctx
 }
 
 // OpenDir prepares the secrets directory (73).

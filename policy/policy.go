@@ -509,6 +509,19 @@ func (s Set) Gate(id string) error {
 	return nil
 }
 
+// CheckFile returns the guardrail's violations for a file read on the
+// workload's behalf that is not a secret (what: "template app.conf.tmpl",
+// id: its identity, "file://" and the real path).
+func (s Set) CheckFile(what, id string) []Violation {
+	var out []Violation
+	for _, p := range s.Guardrail() {
+		if ok, why := p.AllowsID(id); !ok {
+			out = append(out, Violation{Policy: p.Source, What: what + " (" + id + ")", Why: why})
+		}
+	}
+	return out
+}
+
 // Guardrail is the set's guardrail alone (empty when there is none): what
 // a file read on the workload's behalf that is not a secret (a template
 // source, a token file) must pass.

@@ -58,3 +58,22 @@ func IdentityOf(ref Ref, env func(block string) Env) (string, error) {
 	}
 	return reg.Identity(ref, env(reg.Block))
 }
+
+type fileGateKey struct{}
+
+// WithFileGate records the gate for files read on the workload's behalf
+// that are not secrets themselves (token, role-id, secret-id and JWT
+// files; template sources): the guardrail. A provider passes it to
+// readgate.
+func WithFileGate(ctx context.Context, g Gate) context.Context {
+	return context.WithValue(ctx, fileGateKey{}, g)
+}
+
+// FileGateFrom is the gate recorded by WithFileGate, or nil.
+func FileGateFrom(ctx context.Context) func(id string) error {
+	g, _ := ctx.Value(fileGateKey{}).(Gate)
+	if g == nil {
+		return nil
+	}
+	return g
+}

@@ -127,12 +127,27 @@ func kernelFS(path string) bool {
 
 // ReadFile reads path through the gate.
 func ReadFile(path string, o Options) ([]byte, error) {
+	b, _, err := ReadFileIdentity(path, o)
+	return b, err
+}
+
+// ReadFileIdentity reads path through the gate and returns the identity it
+// read ("file://" and the real path), for checks made later.
+func ReadFileIdentity(path string, o Options) ([]byte, string, error) {
+	b, real, err := read(path, o)
+	if err != nil {
+		return nil, "", err
+	}
+	return b, "file://" + real, nil
+}
+
+func read(path string, o Options) ([]byte, string, error) {
 	what := o.What
 	if what == "" {
 		what = "file"
 	}
-	fail := func(k Kind, msg string, err error) ([]byte, error) {
-		return nil, &Error{Path: path, Kind: k, Msg: msg, Err: err}
+	fail := func(k Kind, msg string, err error) ([]byte, string, error) {
+		return nil, "", &Error{Path: path, Kind: k, Msg: msg, Err: err}
 	}
 	real, err := filepath.EvalSymlinks(path)
 	if err != nil {
@@ -211,7 +226,7 @@ func ReadFile(path string, o Options) ([]byte, error) {
 		clear(b)
 		return fail(KindInvalid, fmt.Sprintf("larger than the %d-byte cap for a %s", max, what), nil)
 	}
-	return b, nil
+	return b, real, nil
 }
 
 // openNoSymlinks opens an absolute, already resolved path read-only and

@@ -24,6 +24,7 @@ import (
 	"github.com/secretbroker/secretbroker/identity"
 	"github.com/secretbroker/secretbroker/internal/suggest"
 	"github.com/secretbroker/secretbroker/providers"
+	"github.com/secretbroker/secretbroker/readgate"
 	"github.com/secretbroker/secretbroker/tmpfs"
 )
 
@@ -482,17 +483,33 @@ func (s *Spec) loadTemplates(raw any, configDir string, probs *Problems) {
 		if !filepath.IsAbs(t.Source) {
 			t.Source = filepath.Join(configDir, t.Source)
 		}
-		b, err := os.ReadFile(t.Source)
+		// Template sources pass the read gate (readgate) as secrets files
+		// do: --user's permissions, a regular file outside /proc and /sys,
+		// capped; the guardrail is checked on Identity with the policy.
+		b, id, err := readgate.ReadFileIdentity(t.Source, readgate.Options{User: s.User, Max: MaxTemplateBytes, What: "template source"})
 		if err != nil {
-			probs.add(where+".source", "cannot read %s: %v", t.Source, unwrapPath(err))
+			probs.add(where+".source", "cannot read %s: %v", t.Source, readgateMsg(err))
 			continue
 		}
+		t.Identity = id
 		t.Text = string(b)
 		if err := CheckTemplate(t.Text, names); err != nil {
 			probs.add(where+".source", "%s: %v", t.Source, err)
 		}
 		s.Templates = append(s.Templates, t)
 	}
+}
+
+// MaxTemplateBytes caps a template source.
+const MaxTemplateBytes = 1 << 20
+
+// readgateMsg is a read gate error without the path, which the caller names.
+func readgateMsg(err error) string {
+	var ge *readgate.Error
+	if errors.As(err, &ge) {
+		return strings.TrimPrefix(ge.Error(), ge.Path+": ")
+	}
+	return unwrapPath(err).Error()
 }
 
 func unwrapPath(err error) error {

@@ -70,11 +70,12 @@ type Secret struct {
 
 // Template is a Go text/template rendered into Dir.
 type Template struct {
-	Source string // path of the template file
-	Dest   string // file name in Dir
-	Mode   fs.FileMode
-	Text   string
-	Where  string
+	Source   string // path of the template file
+	Identity string // "file://" and the real path it was read from, which the guardrail matches
+	Dest     string // file name in Dir
+	Mode     fs.FileMode
+	Text     string
+	Where    string
 }
 
 // Notify says how the broker tells the app about changed files.

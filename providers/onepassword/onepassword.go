@@ -31,6 +31,7 @@ import (
 	"github.com/go-viper/mapstructure/v2"
 
 	"github.com/secretbroker/secretbroker/providers"
+	"github.com/secretbroker/secretbroker/readgate"
 )
 
 // Config is the providers.onepassword block.
@@ -77,7 +78,10 @@ func (s Settings) TokenSource() string { return s.tokenSource }
 
 // Load decodes the config block and applies the environment. A value in
 // the config block wins over the variable.
-func Load(env providers.Env) (Settings, error) {
+func Load(env providers.Env) (Settings, error) { return load(env, nil) }
+
+// load is Load with the guardrail's gate for the token file (nil: none).
+func load(env providers.Env, guard func(id string) error) (Settings, error) {
 	var cfg Config
 	dec, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{Result: &cfg, ErrorUnused: true, WeaklyTypedInput: false})
 	if err != nil {
@@ -100,7 +104,7 @@ func Load(env providers.Env) (Settings, error) {
 		if s.Host, err = checkHost(host); err != nil {
 			return Settings{}, configErr("%s %q: %v", hostFrom, host, err)
 		}
-		s.token, s.tokenSource, err = readToken(cfg.Connect.TokenFile, "providers.onepassword.connect.token_file", EnvConnectToken, getenv)
+		s.token, s.tokenSource, err = readToken(cfg.Connect.TokenFile, "providers.onepassword.connect.token_file", EnvConnectToken, getenv, readgate.Options{User: env.User, Guard: guard})
 		if err != nil {
 			return Settings{}, err
 		}
@@ -113,7 +117,7 @@ func Load(env providers.Env) (Settings, error) {
 		return Settings{}, configErr("providers.onepassword.connect.token_file is set but no Connect host is: set providers.onepassword.connect.host or %s", EnvConnectHost)
 	}
 	s.Mode = ModeServiceAccount
-	s.token, s.tokenSource, err = readToken(cfg.TokenFile, "providers.onepassword.token_file", EnvServiceAccountToken, getenv)
+	s.token, s.tokenSource, err = readToken(cfg.TokenFile, "providers.onepassword.token_file", EnvServiceAccountToken, getenv, readgate.Options{User: env.User, Guard: guard})
 	if err != nil {
 		return Settings{}, err
 	}
@@ -142,13 +146,21 @@ func checkHost(h string) (string, error) {
 
 // readToken reads a token from file (when set) or the variable. The token's
 // text never appears in an error.
-func readToken(file, key, variable string, getenv func(string) string) (token, source string, err error) {
+// The file passes the read gate (readgate): the guardrail, --user's
+// permissions, a regular file outside /proc and /sys, at most 64 KiB.
+func readToken(file, key, variable string, getenv func(string) string, gate readgate.Options) (token, source string, err error) {
 	if file != "" {
-		b, err := os.ReadFile(file)
+		gate.Max, gate.What = 64<<10, key
+		b, err := readgate.ReadFile(file, gate)
 		if err != nil {
-			return "", "", configErr("%s: cannot read %s: %v", key, file, errors.Unwrap(err))
+			var ge *readgate.Error
+			if errors.As(err, &ge) {
+				return "", "", configErr("%s: cannot read %s: %s", key, file, strings.TrimPrefix(ge.Error(), ge.Path+": "))
+			}
+			return "", "", configErr("%s: cannot read %s: %v", key, file, err)
 		}
 		t := strings.TrimSpace(string(b))
+		clear(b)
 		if t == "" {
 			return "", "", configErr("%s: %s is empty", key, file)
 		}
@@ -162,7 +174,7 @@ func readToken(file, key, variable string, getenv func(string) string) (token, s
 
 // New is the providers.Factory for the op scheme.
 func New(ctx context.Context, env providers.Env) (providers.Provider, error) {
-	s, err := Load(env)
+	s, err := load(env, providers.FileGateFrom(ctx))
 	if err != nil {
 		return nil, err
 	}

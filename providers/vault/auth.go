@@ -11,12 +11,13 @@ import (
 	"github.com/hashicorp/vault/api"
 
 	"github.com/secretbroker/secretbroker/providers"
+	"github.com/secretbroker/secretbroker/readgate"
 )
 
 func (p *Provider) authenticate(ctx context.Context) error {
 	a := p.cfg.Auth
 	if a.Method == MethodToken || a.Method == "" {
-		tok, err := p.givenToken()
+		tok, err := p.givenToken(ctx)
 		if err != nil {
 			return err
 		}
@@ -56,9 +57,9 @@ func (p *Provider) authenticate(ctx context.Context) error {
 }
 
 // givenToken is the token inject was handed: token_file, else VAULT_TOKEN.
-func (p *Provider) givenToken() (string, error) {
+func (p *Provider) givenToken(ctx context.Context) (string, error) {
 	if f := p.cfg.Auth.TokenFile; f != "" {
-		return readCredential(f, "providers.vault.auth.token_file")
+		return p.readCredential(ctx, f, "providers.vault.auth.token_file")
 	}
 	if t := strings.TrimSpace(p.getenv("VAULT_TOKEN")); t != "" {
 		return t, nil
@@ -75,7 +76,7 @@ func (p *Provider) loginData(ctx context.Context) (map[string]any, func(), error
 		roleID := a.RoleID
 		if a.RoleIDFile != "" {
 			var err error
-			if roleID, err = readCredential(a.RoleIDFile, "providers.vault.auth.role_id_file"); err != nil {
+			if roleID, err = p.readCredential(ctx, a.RoleIDFile, "providers.vault.auth.role_id_file"); err != nil {
 				return nil, nil, err
 			}
 		}
@@ -84,7 +85,7 @@ func (p *Provider) loginData(ctx context.Context) (map[string]any, func(), error
 		var cleanup func()
 		if a.SecretIDFile != "" {
 			var err error
-			if secretID, err = readCredential(a.SecretIDFile, "providers.vault.auth.secret_id_file"); err != nil {
+			if secretID, err = p.readCredential(ctx, a.SecretIDFile, "providers.vault.auth.secret_id_file"); err != nil {
 				return nil, nil, err
 			}
 			if a.RemoveSecretIDFile {
@@ -106,7 +107,7 @@ func (p *Provider) loginData(ctx context.Context) (map[string]any, func(), error
 		}
 		return data, cleanup, nil
 	case MethodKubernetes, MethodJWT:
-		jwt, err := readCredential(a.JWTFile, "providers.vault.auth.jwt_file")
+		jwt, err := p.readCredential(ctx, a.JWTFile, "providers.vault.auth.jwt_file")
 		if err != nil {
 			return nil, nil, err
 		}
@@ -154,17 +155,21 @@ func (p *Provider) unwrapSecretID(ctx context.Context, wrapping string) (string,
 	return id, nil
 }
 
-// readCredential reads a one-line credential file.
-func readCredential(path, key string) (string, error) {
-	b, err := os.ReadFile(path)
+// readCredential reads a one-line credential file through the read gate:
+// the guardrail (ctx's file gate), --user's permissions, a regular file
+// outside /proc and /sys, at most 64 KiB.
+func (p *Provider) readCredential(ctx context.Context, path, key string) (string, error) {
+	b, err := readgate.ReadFile(path, readgate.Options{User: p.user, Guard: providers.FileGateFrom(ctx), Max: 64 << 10, What: key})
 	if err != nil {
 		kind := providers.KindConfig
-		if errors.Is(err, os.ErrPermission) {
+		var ge *readgate.Error
+		if errors.As(err, &ge) && ge.Kind == readgate.KindDenied {
 			kind = providers.KindDenied
 		}
 		return "", &providers.Error{Kind: kind, Detail: key, Err: err}
 	}
 	s := strings.TrimSpace(string(b))
+	clear(b)
 	if s == "" {
 		return "", &providers.Error{Kind: providers.KindConfig, Detail: key + ": " + path + " is empty"}
 	}

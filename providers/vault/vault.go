@@ -25,6 +25,7 @@ import (
 	"github.com/hashicorp/go-retryablehttp"
 	"github.com/hashicorp/vault/api"
 
+	"github.com/secretbroker/secretbroker/identity"
 	"github.com/secretbroker/secretbroker/providers"
 )
 
@@ -34,6 +35,7 @@ type Provider struct {
 	client  *api.Client // carries the token in use
 	log     *slog.Logger
 	getenv  func(string) string
+	user    *identity.Identity // --user: credential files must be readable by it
 	timeout time.Duration // bounds calls made outside Fetch (revoke, renew)
 
 	authMu sync.Mutex
@@ -60,6 +62,7 @@ type mountInfo struct {
 	kind    string // "kv", "database", ...
 	version int    // 1 or 2 for kv, 0 otherwise
 	unknown string // when the mount could not be learnt: why
+	guessed bool   // not learnt from Vault (lookup refused, or a kv hint)
 }
 
 // New is the providers.Factory for the vault scheme.
@@ -94,7 +97,7 @@ func NewWithConfig(cfg Config, env providers.Env) (*Provider, error) {
 	if timeout <= 0 {
 		timeout = 30 * time.Second
 	}
-	return &Provider{cfg: cfg, client: client, log: log, getenv: getenv, timeout: timeout}, nil
+	return &Provider{cfg: cfg, client: client, log: log, getenv: getenv, user: env.User, timeout: timeout}, nil
 }
 
 // newClient builds an API client from cfg alone: unlike api.DefaultConfig
@@ -261,6 +264,10 @@ func (p *Provider) do(ctx context.Context, rd *read) {
 		rd.err = &providers.Error{Kind: providers.KindInvalid, Detail: fmt.Sprintf("?version= applies to KV v2 only, and %s is on %s", rd.path, what)}
 		return
 	}
+	if err := p.checkRequest(ctx, m, path, rd.apiPath); err != nil {
+		rd.err = err
+		return
+	}
 	sec, err := p.client.Logical().ReadWithDataWithContext(ctx, rd.apiPath, params)
 	if err != nil {
 		rd.err = err
@@ -424,9 +431,10 @@ func (p *Provider) mountFor(ctx context.Context, path string) (mountInfo, error)
 		}
 		if hm, ok := p.cfg.hintedMount(path); ok {
 			m = hm
+			m.guessed = true
 		} else {
 			p.log.Debug("vault: mount lookup failed; reading as a plain path", "path", path, "err", shortErr(err))
-			return mountInfo{unknown: lookupFailure(err)}, nil
+			return mountInfo{unknown: lookupFailure(err), guessed: true}, nil
 		}
 	}
 	p.mountsMu.Lock()
