@@ -142,7 +142,7 @@ func New(s *spec.Spec, log *slog.Logger, o Options) (*Broker, error) {
 	if s.MaxStaleness <= 0 {
 		probs = append(probs, spec.Problem{Path: "max_staleness", Msg: "must be positive, e.g. 1h"})
 	}
-	n, err := NewNotifier(s.Notify, s.Environ, log)
+	n, err := NewNotifier(s.Notify, nil, log) // its environment is set below
 	if err != nil {
 		probs = append(probs, spec.Problem{Path: "notify", Msg: err.Error()})
 	}
@@ -159,6 +159,12 @@ func New(s *spec.Spec, log *slog.Logger, o Options) (*Broker, error) {
 	d, err := r.OpenDir()
 	if err != nil {
 		return nil, err
+	}
+	if n != nil {
+		if n.env, err = r.HelperEnv(d); err != nil {
+			d.Close()
+			return nil, err
+		}
 	}
 	if o.Jitter <= 0 || o.Jitter >= 1 {
 		o.Jitter = 0.1

@@ -6,6 +6,9 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
+	"syscall"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -42,9 +45,44 @@ func IsUnix(addr string) (path string, ok bool) {
 	return "", false
 }
 
-// Listen opens a TCP address (host:port) or a unix socket path. A socket
-// file left by an earlier broker is replaced; any other file is not.
+// Bounds of the listener: a client gets MaxConns connections at once (the
+// next waits in the kernel's backlog), headers up to MaxHeaderBytes (431
+// beyond), and the timeouts below; a stuck or slow client holds nothing
+// longer.
+const (
+	MaxConns          = 64
+	MaxHeaderBytes    = 8 << 10
+	ReadHeaderTimeout = 5 * time.Second
+	ReadTimeout       = 10 * time.Second
+	WriteTimeout      = 10 * time.Second
+	IdleTimeout       = 60 * time.Second
+)
+
+// NewServer is the HTTP server for h, with the bounds above.
+func NewServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: ReadHeaderTimeout,
+		ReadTimeout:       ReadTimeout,
+		WriteTimeout:      WriteTimeout,
+		IdleTimeout:       IdleTimeout,
+		MaxHeaderBytes:    MaxHeaderBytes,
+	}
+}
+
+// Listen opens a TCP address (host:port) or a unix socket path, accepting
+// at most MaxConns connections at once. A socket file left by an earlier
+// broker is replaced; any other file is not. A socket is created with mode
+// 0600: only the broker's user (and root) may connect.
 func Listen(addr string) (net.Listener, error) {
+	ln, err := listen(addr)
+	if err != nil {
+		return nil, err
+	}
+	return &limited{Listener: ln, sem: make(chan struct{}, MaxConns)}, nil
+}
+
+func listen(addr string) (net.Listener, error) {
 	if p, ok := IsUnix(addr); ok {
 		if fi, err := os.Lstat(p); err == nil {
 			if fi.Mode()&os.ModeSocket == 0 {
@@ -52,7 +90,45 @@ func Listen(addr string) (net.Listener, error) {
 			}
 			os.Remove(p)
 		}
-		return net.Listen("unix", p)
+		old := syscall.Umask(0o177) // no moment with a wider mode
+		ln, err := net.Listen("unix", p)
+		syscall.Umask(old)
+		if err != nil {
+			return nil, err
+		}
+		if err := os.Chmod(p, 0o600); err != nil {
+			ln.Close()
+			return nil, err
+		}
+		return ln, nil
 	}
 	return net.Listen("tcp", addr)
+}
+
+// limited is a listener with at most cap(sem) connections open.
+type limited struct {
+	net.Listener
+	sem chan struct{}
+}
+
+func (l *limited) Accept() (net.Conn, error) {
+	l.sem <- struct{}{}
+	c, err := l.Listener.Accept()
+	if err != nil {
+		<-l.sem
+		return nil, err
+	}
+	return &limitedConn{Conn: c, release: func() { <-l.sem }}, nil
+}
+
+type limitedConn struct {
+	net.Conn
+	once    sync.Once
+	release func()
+}
+
+func (c *limitedConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(c.release)
+	return err
 }

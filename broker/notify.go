@@ -28,9 +28,11 @@ type Notifier struct {
 }
 
 // NewNotifier validates notify: a known signal needs a pid_file; a
-// command is a non-empty argv; not both.
-func NewNotifier(n spec.Notify, environ []string, log *slog.Logger) (*Notifier, error) {
-	out := &Notifier{log: log, pidFile: n.PIDFile, command: n.Command}
+// command is a non-empty argv; not both. env is the command's environment:
+// the broker gives it the app's, stripped the same way
+// (pipeline.Run.HelperEnv).
+func NewNotifier(n spec.Notify, env []string, log *slog.Logger) (*Notifier, error) {
+	out := &Notifier{log: log, pidFile: n.PIDFile, command: n.Command, env: env}
 	switch {
 	case n.Signal != "" && len(n.Command) > 0:
 		return nil, fmt.Errorf("give signal (with pid_file) or command, not both")
@@ -47,19 +49,6 @@ func NewNotifier(n spec.Notify, environ []string, log *slog.Logger) (*Notifier, 
 		return nil, fmt.Errorf("pid_file needs signal, e.g. signal: SIGHUP")
 	case n.Command != nil && len(n.Command) == 0:
 		return nil, fmt.Errorf("command is empty; give an argv list such as [\"/bin/reload\"]")
-	}
-	// The command never sees the credentials the broker consumed.
-	drop := map[string]bool{}
-	for _, names := range process.ConsumedCredentials {
-		for _, n := range names {
-			drop[n] = true
-		}
-	}
-	for _, kv := range environ {
-		k, _, _ := strings.Cut(kv, "=")
-		if !drop[k] && !strings.HasPrefix(k, "INJECT_") {
-			out.env = append(out.env, kv)
-		}
 	}
 	return out, nil
 }

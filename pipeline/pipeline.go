@@ -11,6 +11,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -81,9 +83,9 @@ type Run struct {
 	Spec *spec.Spec
 	Log  *slog.Logger
 
-	Policies  policy.Set
-	Start     *policy.Start // how inject starts the app (nil: no app here)
-	Outcomes  []Outcome // of the last Fetch
+	Policies policy.Set
+	Start    *policy.Start // how inject starts the app (nil: no app here)
+	Outcomes []Outcome     // of the last Fetch
 
 	// pool builds each provider once; the broker's cycles share it.
 	pool *providers.Pool
@@ -329,6 +331,21 @@ func Render(t spec.Template, lookup func(name string) ([]byte, error)) ([]byte, 
 // secret, expose_as values when asked (with a warning), without the
 // references, the credentials inject consumed, INJECT_* or strip_env.
 func (r *Run) AppEnv(d *tmpfs.Dir) ([]string, error) {
+	return r.env(d, r.Outcomes, r.pool.Opened(), true)
+}
+
+// HelperEnv is the environment of a program the broker starts (the notify
+// command): stripped as the app's is, with NAME_FILE for each declared
+// secret, no expose_as value, and no provider's credentials.
+func (r *Run) HelperEnv(d *tmpfs.Dir) ([]string, error) {
+	outcomes := make([]Outcome, len(r.Spec.Secrets))
+	for i, s := range r.Spec.Secrets {
+		outcomes[i].Secret = s
+	}
+	return r.env(d, outcomes, slices.Collect(maps.Keys(process.ConsumedCredentials)), false)
+}
+
+func (r *Run) env(d *tmpfs.Dir, outcomes []Outcome, schemes []string, expose bool) ([]string, error) {
 	plan := process.EnvPlan{
 		Base:     r.Spec.Environ,
 		Remove:   map[string]bool{},
@@ -338,12 +355,12 @@ func (r *Run) AppEnv(d *tmpfs.Dir) ([]string, error) {
 	for _, name := range r.Spec.StripEnv {
 		plan.Remove[name] = true
 	}
-	for _, scheme := range r.pool.Opened() {
+	for _, scheme := range schemes {
 		for _, name := range process.ConsumedCredentials[scheme] {
 			plan.Remove[name] = true
 		}
 	}
-	for _, x := range r.Outcomes {
+	for _, x := range outcomes {
 		if x.Secret.FromEnv != "" {
 			plan.Remove[x.Secret.FromEnv] = true
 		}
@@ -353,7 +370,7 @@ func (r *Run) AppEnv(d *tmpfs.Dir) ([]string, error) {
 		if x.Secret.EnvVar != "" {
 			plan.Set[x.Secret.EnvVar] = d.File(x.Secret.Name)
 		}
-		if x.Secret.ExposeAs != "" {
+		if expose && x.Secret.ExposeAs != "" {
 			r.Log.Warn("secret value placed in the environment (expose_as): child processes and /proc/PID/environ can read it", "secret", x.Secret.Name, "variable", x.Secret.ExposeAs)
 			plan.Set[x.Secret.ExposeAs] = string(x.Got.Value.Reveal())
 		}

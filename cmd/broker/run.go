@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -86,7 +85,7 @@ func run(cmd *cobra.Command, once bool, exitWhen string) error {
 			b.Dir().Close()
 			return pipeline.Exit(pipeline.ExitUsage, fmt.Errorf("cannot listen on %s (--listen): %v", s.Listen, err))
 		}
-		srv := &http.Server{Handler: b.Handler(), ReadHeaderTimeout: 5 * time.Second}
+		srv := broker.NewServer(b.Handler())
 		go srv.Serve(ln)
 		defer srv.Close()
 		if p, ok := broker.IsUnix(s.Listen); ok {
