@@ -18,6 +18,9 @@ type Match struct {
 	Offset int64 // byte offset of the secret in the stream
 	Line   int   // 1-based line of the secret
 	Note   string
+	// Example says the value is a documented example (under example: in
+	// an OpenAPI/Swagger document).
+	Example bool
 }
 
 // Engine runs all rules over streams. Build one with Default; it is safe for
@@ -168,6 +171,9 @@ type Scanner struct {
 	// covered[i] is the buffer index up to which rule i's regex already ran
 	// in this chunk: a second keyword hit inside that window adds nothing.
 	covered []int
+	// catalogue and apiDoc describe the stream being scanned: a message
+	// catalogue (*_xx[_YY].properties), an OpenAPI/Swagger document.
+	catalogue, apiDoc bool
 }
 
 type seenKey struct {
@@ -185,6 +191,7 @@ func (e *Engine) NewScanner() *Scanner {
 func (s *Scanner) Scan(r io.Reader, name string, emit func(Match)) error {
 	clear(s.seen)
 	pathRules := s.e.files.match(name, false)
+	s.catalogue, s.apiDoc = IsMessageCatalogue(name), false
 	buf := s.buf[:0]
 	var base int64 // stream offset of buf[0]
 	var done int64 // stream offset up to which keyword hits are handled
@@ -213,6 +220,9 @@ func (s *Scanner) Scan(r io.Reader, name string, emit func(Match)) error {
 		cut := len(buf)
 		if !eof {
 			cut = len(buf) - lookAhead
+		}
+		if base == 0 {
+			s.apiDoc = isAPIDoc(name, buf[:min(len(buf), 4096)])
 		}
 		if base == 0 && len(pathRules) > 0 {
 			s.runPathRules(pathRules, buf[:min(len(buf), fileRuleLimit)], lines, emit)
@@ -352,7 +362,7 @@ func (s *Scanner) accept(ru *Rule, buf []byte, a, b int, base int64, lines int, 
 		return
 	}
 	s.seen[k] = true
-	if ru.ByName && NotAValue(buf, a, b) != "" {
+	if ru.ByName && (s.catalogue || NotAValue(buf, a, b) != "") {
 		return
 	}
 	val := buf[a:b]
@@ -361,7 +371,12 @@ func (s *Scanner) accept(ru *Rule, buf []byte, a, b int, base int64, lines int, 
 		return
 	}
 	line := lines + bytes.Count(buf[:a], []byte{'\n'})
-	emit(Match{Rule: ru, Secret: Secret(bytes.Clone(val)), Offset: off, Line: line, Note: note})
+	m := Match{Rule: ru, Secret: Secret(bytes.Clone(val)), Offset: off, Line: line, Note: note}
+	if s.apiDoc && underExample(buf, a) {
+		m.Example = true
+		m.Note = joinNotes(m.Note, "documented example in an API document")
+	}
+	emit(m)
 }
 
 // Check applies a rule's value filters: published examples, placeholders,
@@ -372,6 +387,14 @@ func Check(ru *Rule, val []byte) (bool, string) {
 	}
 	if !ru.NoPlaceholderCheck && IsPlaceholder(val) {
 		return false, ""
+	}
+	if d, ok := decodeUnicodeEscapes(val); ok {
+		// \uXXXX escapes are text: natural language (a translated
+		// "password") is no secret, and the entropy is the text's.
+		if naturalLanguage(d) {
+			return false, ""
+		}
+		val = d
 	}
 	if ru.Entropy > 0 && Entropy(val) < ru.Entropy {
 		return false, ""

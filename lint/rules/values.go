@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"unicode"
+	"unicode/utf8"
 )
 
 // NotAValue reports why the value at buf[a:b], which a ByName rule found by
@@ -121,4 +123,118 @@ func isPath(t string) bool {
 	// string that happens to start with a slash.
 	segs := strings.Split(strings.Trim(t, "/.~"), "/")
 	return len(segs) >= 2 || strings.HasPrefix(t, "./") || strings.HasPrefix(t, "~/") || strings.HasPrefix(t, "../")
+}
+
+// IsMessageCatalogue reports whether name is a localized message bundle
+// (LocalStrings_ja.properties, messages_pt_BR.properties): its values are
+// translations, never credentials.
+func IsMessageCatalogue(name string) bool {
+	b := name[strings.LastIndexAny(name, "/!")+1:]
+	if !strings.HasSuffix(b, ".properties") {
+		return false
+	}
+	return catalogueRE().MatchString(b)
+}
+
+var catalogueRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`_[a-z]{2,3}(?:_[A-Z]{2})?(?:_[A-Za-z0-9]+)?\.properties$`)
+})
+
+// isAPIDoc reports whether a YAML/JSON file is an OpenAPI/Swagger document.
+func isAPIDoc(name string, head []byte) bool {
+	n := strings.ToLower(name)
+	if !strings.HasSuffix(n, ".yaml") && !strings.HasSuffix(n, ".yml") && !strings.HasSuffix(n, ".json") {
+		return false
+	}
+	return bytes.Contains(head, []byte("openapi")) || bytes.Contains(head, []byte("swagger"))
+}
+
+// underExample reports whether the value at buf[a] sits under an example
+// key: on its line, or in the lines just above with less indentation
+// (YAML), or in an enclosing "example(s)" object (JSON, within 1 KiB).
+func underExample(buf []byte, a int) bool {
+	lo := max(0, a-1024)
+	ls := bytes.LastIndexByte(buf[lo:a], '\n') + 1 + lo
+	line := buf[ls:a]
+	if bytes.Contains(line, []byte("example")) {
+		return true
+	}
+	ind := len(line) - len(bytes.TrimLeft(line, " \t"))
+	for end := ls - 1; end > lo; {
+		st := bytes.LastIndexByte(buf[lo:end], '\n') + 1 + lo
+		l := buf[st:end]
+		t := bytes.TrimLeft(l, " \t-")
+		li := len(l) - len(bytes.TrimLeft(l, " \t"))
+		if len(bytes.TrimSpace(l)) > 0 && li < ind {
+			k := bytes.Trim(bytes.TrimSpace(t), `"`)
+			if bytes.HasPrefix(k, []byte("example")) || bytes.HasPrefix(k, []byte(`examples`)) {
+				return true
+			}
+			if bytes.HasPrefix(t, []byte(`"example`)) {
+				return true
+			}
+			ind = li
+			if li == 0 {
+				return false
+			}
+		}
+		end = st - 1
+	}
+	return false
+}
+
+// decodeUnicodeEscapes decodes \uXXXX escapes (Java .properties, JSON);
+// ok is false when v holds none.
+func decodeUnicodeEscapes(v []byte) ([]byte, bool) {
+	if !bytes.Contains(v, []byte(`\u`)) {
+		return nil, false
+	}
+	var out []byte
+	n := 0
+	for i := 0; i < len(v); i++ {
+		if v[i] == '\\' && i+6 <= len(v) && v[i+1] == 'u' {
+			var r rune
+			ok := true
+			for _, c := range v[i+2 : i+6] {
+				switch {
+				case c >= '0' && c <= '9':
+					r = r<<4 | rune(c-'0')
+				case c >= 'a' && c <= 'f':
+					r = r<<4 | rune(c-'a'+10)
+				case c >= 'A' && c <= 'F':
+					r = r<<4 | rune(c-'A'+10)
+				default:
+					ok = false
+				}
+			}
+			if ok {
+				out = utf8.AppendRune(out, r)
+				i += 5
+				n++
+				continue
+			}
+		}
+		out = append(out, v[i])
+	}
+	return out, n > 0
+}
+
+// naturalLanguage reports whether decoded text is mostly letters outside
+// ASCII (a translated message).
+func naturalLanguage(d []byte) bool {
+	letters, total := 0, 0
+	for _, r := range string(d) {
+		total++
+		if r > 127 && unicode.IsLetter(r) {
+			letters++
+		}
+	}
+	return total > 0 && letters*2 >= total
+}
+
+func joinNotes(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "; " + b
 }

@@ -71,3 +71,55 @@ func TestPublishedExampleEmbedded(t *testing.T) {
 		t.Fatal("a random JWT taken for an example")
 	}
 }
+
+func scanText(t *testing.T, name, text string) []Match {
+	t.Helper()
+	e, err := Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e.NewScanner().ScanBytes([]byte(text), name)
+}
+
+// Message catalogues translate the word "password"; \uXXXX escapes are
+// decoded before the entropy check.
+func TestNaturalLanguage(t *testing.T) {
+	ja := "login.password=\\u30d1\\u30b9\\u30ef\\u30fc\\u30c9\\u304c\\u9055\\u3044\\u307e\\u3059\n"
+	if m := scanText(t, "org/apache/catalina/LocalStrings_ja.properties", ja); len(m) > 0 {
+		t.Errorf("catalogue flagged: %s", m[0].Rule.ID)
+	}
+	if m := scanText(t, "conf/app.properties", ja); len(m) > 0 {
+		t.Errorf("escaped Japanese text flagged: %s", m[0].Rule.ID)
+	}
+	if !IsMessageCatalogue("a/messages_pt_BR.properties") || IsMessageCatalogue("a/app.properties") {
+		t.Error("IsMessageCatalogue")
+	}
+	secret := testsecret.Alnum(24)
+	if m := scanText(t, "conf/app.properties", "db.password="+secret+"\n"); len(m) != 1 {
+		t.Errorf("real value missed: %d", len(m))
+	}
+}
+
+// Values under example: in an OpenAPI document are documented examples.
+func TestOpenAPIExample(t *testing.T) {
+	tok := testsecret.GitHubPAT()
+	doc := "openapi: 3.0.0\ncomponents:\n  schemas:\n    Token:\n      type: string\n      example: " + tok + "\n    Other:\n      properties:\n        auth:\n          examples:\n            - " + tok[:4] + testsecret.GitHubPAT()[4:] + "\n"
+	ms := scanText(t, "api/openapi.yaml", doc)
+	if len(ms) == 0 {
+		t.Fatal("no match")
+	}
+	for _, m := range ms {
+		if !m.Example {
+			t.Errorf("line %d not taken as an example", m.Line)
+		}
+	}
+	ms = scanText(t, "conf/app.yaml", "token: "+tok+"\n")
+	if len(ms) == 0 {
+		t.Fatal("plain YAML: no match")
+	}
+	for _, m := range ms {
+		if m.Example {
+			t.Errorf("plain YAML value taken as an example")
+		}
+	}
+}

@@ -358,8 +358,12 @@ func fingerprint(f Finding) string {
 }
 
 func fromMatch(m rules.Match) Finding {
-	return Finding{RuleID: m.Rule.ID, Description: m.Rule.Description, Severity: m.Rule.Severity,
+	f := Finding{RuleID: m.Rule.ID, Description: m.Rule.Description, Severity: m.Rule.Severity,
 		Line: m.Line, Note: m.Note, Secret: m.Secret, Fix: m.Rule.Fix, wholeFile: m.Rule.FileOnly()}
+	if m.Example {
+		f.Class = ClassFixture // a documented example
+	}
+	return f
 }
 
 // layerJob is one unique layer and what it yields.
