@@ -121,6 +121,11 @@ func (p *Provider) Fetch(ctx context.Context, refs []providers.Ref) []providers.
 	seen := map[key]bool{}
 	for i, ref := range refs {
 		k, err := p.keyOf(ref)
+		if err == nil {
+			// The request-time check: the name (or ARN) is asked about as
+			// every secret it could read.
+			err = checkRequest(ctx, ref)
+		}
 		if err != nil {
 			out[i].Err = err
 			continue

@@ -36,7 +36,7 @@ type Provider struct {
 	log     *slog.Logger
 	getenv  func(string) string
 	user    *identity.Identity // --user: credential files must be readable by it
-	timeout time.Duration // bounds calls made outside Fetch (revoke, renew)
+	timeout time.Duration      // bounds calls made outside Fetch (revoke, renew)
 
 	authMu sync.Mutex
 	authed bool // a token is set and, if a login's, still usable
