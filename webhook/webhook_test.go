@@ -154,7 +154,7 @@ func apply(t *testing.T, p *corev1.Pod, ops []PatchOp) *corev1.Pod {
 	return &out
 }
 
-func review(t *testing.T, ns string, p *corev1.Pod) []byte {
+func review(_ testing.TB, ns string, p *corev1.Pod) []byte {
 	raw, _ := json.Marshal(p)
 	r := admissionv1.AdmissionReview{
 		TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"},

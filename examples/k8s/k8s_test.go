@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	sigsyaml "sigs.k8s.io/yaml"
 
 	"github.com/secretbroker/secretbroker/spec"
 )
@@ -33,6 +34,7 @@ func decodeAll(t *testing.T) []runtime.Object {
 	}
 	dec := serializer.NewCodecFactory(sch, serializer.EnableStrict).UniversalDeserializer()
 	files, _ := filepath.Glob("*.yaml")
+	files = slices.DeleteFunc(files, func(f string) bool { return f == "kustomization.yaml" })
 	if len(files) < 4 {
 		t.Fatalf("manifests: %v", files)
 	}
@@ -71,7 +73,9 @@ func TestManifestsDecodeStrictly(t *testing.T) {
 	for _, o := range decodeAll(t) {
 		switch x := o.(type) {
 		case *appsv1.Deployment:
-			dep = x
+			if x.Name == "app" {
+				dep = x
+			}
 		case *batchv1.Job:
 			job = x
 		case *corev1.ConfigMap:
@@ -209,5 +213,66 @@ func TestStrictDecodingCatchesTypos(t *testing.T) {
 	_, _, err := dec.Decode([]byte("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\nspec:\n  replica: 2\n"), nil, nil)
 	if err == nil || !strings.Contains(err.Error(), "replica") {
 		t.Fatalf("a misspelt field decoded: %v", err)
+	}
+}
+
+// TestCAAndImage: the CA that broker.yaml's ca_file names is projected
+// next to it from a ConfigMap, and every secretbroker image is pinned by a
+// tag that kustomization.yaml's images: sets in one place.
+func TestCAAndImage(t *testing.T) {
+	kb, err := os.ReadFile("kustomization.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var k struct {
+		APIVersion string   `json:"apiVersion"`
+		Kind       string   `json:"kind"`
+		Resources  []string `json:"resources"`
+		Images     []struct {
+			Name, NewTag string
+		} `json:"images"`
+	}
+	if err := sigsyaml.UnmarshalStrict(kb, &k); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob("*.yaml")
+	for _, f := range files {
+		if f != "kustomization.yaml" && !slices.Contains(k.Resources, f) {
+			t.Errorf("kustomization.yaml does not list %s", f)
+		}
+	}
+	if len(k.Images) != 1 || k.Images[0].Name != "ghcr.io/secretbroker/secretbroker" || k.Images[0].NewTag == "" || k.Images[0].NewTag == "latest" {
+		t.Fatalf("kustomization images = %+v", k.Images)
+	}
+	want := k.Images[0].Name + ":" + k.Images[0].NewTag
+	for _, o := range decodeAll(t) {
+		var pod *corev1.PodSpec
+		switch x := o.(type) {
+		case *appsv1.Deployment:
+			pod = &x.Spec.Template.Spec
+		case *batchv1.Job:
+			pod = &x.Spec.Template.Spec
+		default:
+			continue
+		}
+		for _, c := range append(pod.InitContainers, pod.Containers...) {
+			if strings.HasPrefix(c.Image, k.Images[0].Name) && c.Image != want {
+				t.Errorf("container %s: image %s, want %s (pinned, set by kustomization.yaml)", c.Name, c.Image, want)
+			}
+		}
+		for _, v := range pod.Volumes {
+			if v.Name != "config" {
+				continue
+			}
+			found := false
+			for _, src := range v.Projected.Sources {
+				if src.ConfigMap != nil && src.ConfigMap.Name == "vault-ca" && len(src.ConfigMap.Items) == 1 && src.ConfigMap.Items[0].Path == "vault-ca.pem" {
+					found = true
+				}
+			}
+			if !found {
+				t.Errorf("volume config does not project vault-ca.pem (broker.yaml's ca_file)")
+			}
+		}
 	}
 }

@@ -2,6 +2,8 @@ package kube
 
 import (
 	"context"
+	"io"
+	"log"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -102,7 +104,7 @@ func TestPodWithCommand(t *testing.T) {
 
 func TestPodWithoutCommandReadsImageConfig(t *testing.T) {
 	c := start(t)
-	reg := httptest.NewServer(registry.New())
+	reg := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
 	defer reg.Close()
 	host := strings.TrimPrefix(reg.URL, "http://")
 	img, err := random.Image(64, 1)
