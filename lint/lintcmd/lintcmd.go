@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -85,7 +86,7 @@ type options struct {
 	format, output, failOn, baseline, config, knownSecrets string
 	writeBaseline, gitStaged, suggestIgnore                bool
 	maxDepth                                               int
-	maxZipMiB                                              int64
+	maxZipMiB, maxExpandFileMiB, maxExpandScanMiB          int64
 	jobs                                                   int
 }
 
@@ -131,6 +132,8 @@ completed (corrupt layer, unreadable target, content skipped), 64 usage.`,
 	f.BoolVar(&o.suggestIgnore, "suggest-ignore", false, "for dockerfile: targets, print .dockerignore lines that keep flagged files out")
 	f.IntVar(&o.maxDepth, "max-depth", walk.DefaultLimits.MaxDepth, "how many archives deep to read nested archives")
 	f.Int64Var(&o.maxZipMiB, "max-zip-size", walk.DefaultLimits.MaxZipBytes>>20, "largest zip/jar (MiB) opened in memory")
+	f.Int64Var(&o.maxExpandFileMiB, "max-expand-file", walk.DefaultLimits.MaxFileExpandBytes>>20, "most bytes (MiB) decompressed from one top-level file (nested archives together)")
+	f.Int64Var(&o.maxExpandScanMiB, "max-expand-scan", walk.DefaultLimits.MaxScanExpandBytes>>20, "most bytes (MiB) decompressed from nested archives in the whole scan")
 	f.IntVar(&o.jobs, "jobs", 0, "layers read in parallel (default: number of CPUs)")
 	return cmd
 }
@@ -197,6 +200,8 @@ func run(ctx context.Context, cmd *cobra.Command, o options, targets []string) e
 	s.Known = known
 	s.Limits = walk.DefaultLimits
 	s.Limits.MaxDepth, s.Limits.MaxZipBytes = o.maxDepth, o.maxZipMiB<<20
+	s.Limits.MaxFileExpandBytes, s.Limits.MaxScanExpandBytes = o.maxExpandFileMiB<<20, o.maxExpandScanMiB<<20
+	s.Limits.ScanExpand = new(atomic.Int64)
 	if o.jobs > 0 {
 		s.Workers = o.jobs
 	}

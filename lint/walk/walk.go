@@ -22,10 +22,12 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zlib"
 	"github.com/klauspost/compress/zstd"
+	"github.com/ulikunitz/xz"
 
 	"github.com/secretbroker/secretbroker/lint/provenance"
 	"github.com/secretbroker/secretbroker/lint/rules"
@@ -44,10 +46,18 @@ type Limits struct {
 	// MinExpandBytes is what any nested decompressor may produce; beyond
 	// it, up to 200 times the compressed size (archive bombs stop there).
 	MinExpandBytes int64
+	// MaxFileExpandBytes bounds the bytes all decompressors together may
+	// produce for one top-level file (a layer entry, a file of fs:), and
+	// ScanExpand, when set, the bytes of the whole scan (shared by the
+	// walkers; MaxScanExpandBytes is its cap). A 42.zip-style bomb stops
+	// there, reported as not read.
+	MaxFileExpandBytes int64
+	MaxScanExpandBytes int64
+	ScanExpand         *atomic.Int64
 }
 
 // DefaultLimits are the limits of a new Walker.
-var DefaultLimits = Limits{MaxDepth: 6, MaxZipBytes: 64 << 20, MaxSparseBytes: 64 << 20, MinExpandBytes: 1 << 30}
+var DefaultLimits = Limits{MaxDepth: 6, MaxZipBytes: 64 << 20, MaxSparseBytes: 64 << 20, MinExpandBytes: 1 << 30, MaxFileExpandBytes: 4 << 30, MaxScanExpandBytes: 64 << 30}
 
 // Skip is something the walker did not read in full. Incomplete skips mean a
 // secret could hide there; they make the scan result "incomplete".
@@ -89,6 +99,11 @@ type Walker struct {
 	atSize int64
 	// zipHeld is the memory held by open zip copies (nested zips add up).
 	zipHeld int64
+	// expanded counts what decompressors produced for the current
+	// top-level file; capped is set once a bound is hit, so the rest of
+	// that file is not opened at all.
+	expanded int64
+	capped   error
 }
 
 // New returns a walker using engine e.
@@ -121,7 +136,7 @@ var (
 )
 
 // archive marks the kinds that count against MaxDepth.
-var archive = map[string]bool{"tar archive": true, "gzip file": true, "bzip2 file": true, "zstd file": true, "zip archive": true}
+var archive = map[string]bool{"tar archive": true, "gzip file": true, "bzip2 file": true, "zstd file": true, "zip archive": true, "xz file": true}
 
 // sniff names what a file holds from its first bytes (and, for git, its
 // path); "" is plain content.
@@ -223,6 +238,9 @@ func (w *Walker) tar(r io.Reader, prefix string, depth int, outermost bool) erro
 			w.skip(Skip{Path: name, Reason: fmt.Sprintf("sparse file of %d bytes (over %d MiB): not read", hdr.Size, w.Limits.MaxSparseBytes>>20), Incomplete: true})
 			continue
 		}
+		if outermost {
+			w.expanded, w.capped = 0, nil
+		}
 		if outermost && w.OnDigest != nil {
 			if done, err := w.provenanceFile(tr, name, depth, hdr.Size); done {
 				if err != nil {
@@ -315,6 +333,7 @@ func orLayer(p string) string {
 // place instead of being read into memory.
 func (w *Walker) File(r io.Reader, name string) error {
 	w.outer = &errReader{r: r}
+	w.expanded, w.capped = 0, nil
 	w.at, w.atSize = nil, 0
 	if f, ok := r.(interface {
 		io.ReaderAt
@@ -384,7 +403,11 @@ func (w *Walker) file(r io.Reader, name string, depth int, size int64) error {
 	case "zip archive":
 		return w.zip(body, name, depth, size)
 	case "xz file":
-		w.skip(Skip{Path: name, Reason: "xz-compressed file: not decompressed (no xz reader); raw bytes scanned"})
+		xr, err := xz.NewReader(body)
+		if err != nil {
+			return w.nested(name, err, body)
+		}
+		return w.nested(name, w.file(w.bounded(xr, size), inner(".xz", ".txz"), depth+1, -1), body)
 	case "git object":
 		zr, err := zlib.NewReader(body)
 		if err == nil {
@@ -496,6 +519,9 @@ func (w *Walker) zipMembers(zr *zip.Reader, name string, depth int) error {
 		if strings.HasSuffix(f.Name, "/") {
 			continue
 		}
+		if w.capped != nil {
+			return nil // reported once where the bound was hit
+		}
 		rc, err := f.Open()
 		if err != nil {
 			w.skip(Skip{Path: name + "!" + f.Name, Reason: "unreadable zip member: " + err.Error(), Incomplete: true})
@@ -567,15 +593,19 @@ var errBomb = errors.New("decompresses to over 200 times its size: possible arch
 // bounded limits what a nested decompressor may produce: 200 times the
 // compressed size (size < 0: unknown), and at least MinExpandBytes.
 func (w *Walker) bounded(r io.Reader, size int64) io.Reader {
-	return &bombReader{r: r, left: max(w.Limits.MinExpandBytes, 200*size)}
+	return &bombReader{r: r, left: max(w.Limits.MinExpandBytes, 200*size), w: w}
 }
 
 type bombReader struct {
 	r    io.Reader
 	left int64
+	w    *Walker
 }
 
 func (b *bombReader) Read(p []byte) (int, error) {
+	if b.w.capped != nil {
+		return 0, b.w.capped
+	}
 	if b.left <= 0 {
 		return 0, errBomb
 	}
@@ -584,5 +614,11 @@ func (b *bombReader) Read(p []byte) (int, error) {
 	}
 	n, err := b.r.Read(p)
 	b.left -= int64(n)
+	l := &b.w.Limits
+	if b.w.expanded += int64(n); l.MaxFileExpandBytes > 0 && b.w.expanded > l.MaxFileExpandBytes {
+		b.w.capped = fmt.Errorf("expands to over %d MiB (--max-expand-file): possible archive bomb, rest not read", l.MaxFileExpandBytes>>20)
+	} else if l.ScanExpand != nil && l.MaxScanExpandBytes > 0 && l.ScanExpand.Add(int64(n)) > l.MaxScanExpandBytes {
+		b.w.capped = fmt.Errorf("the scan expanded over %d MiB (--max-expand-scan): rest not read", l.MaxScanExpandBytes>>20)
+	}
 	return n, err
 }
