@@ -172,6 +172,9 @@ func (p *connectProvider) Fetch(ctx context.Context, refs []providers.Ref) []pro
 		if err != nil {
 			return providers.Secret{}, err
 		}
+		if err := checkConnect(ctx, ref, v.name, v.id, "", ""); err != nil {
+			return providers.Secret{}, err
+		}
 		k := itemKey{v.id, strings.ToLower(iname)}
 		imu.Lock()
 		e, ok := items[k]
@@ -183,6 +186,11 @@ func (p *connectProvider) Fetch(ctx context.Context, refs []providers.Ref) []pro
 		e.once.Do(func() { e.v, e.err = p.item(ctx, ref, v, iname) })
 		if e.err != nil {
 			return providers.Secret{}, withRef(e.err, ref)
+		}
+		// The item's title and id are known only once it is read: its
+		// value is not used unless they pass too.
+		if err := checkConnect(ctx, ref, v.name, v.id, e.v.Title, e.v.ID); err != nil {
+			return providers.Secret{}, err
 		}
 		val, err := p.value(ctx, ref, v, e.v, section, field)
 		if err != nil {
