@@ -58,6 +58,7 @@ func Scan(ctx context.Context, s *scan.Scanner, target, p string) ([]string, err
 	sc := s.Engine.NewScanner()
 	dfName := filepath.Base(file)
 	var sources []string
+	var copies []copySource // the same, with their instruction
 	for _, n := range res.AST.Children {
 		cmd := strings.ToLower(n.Value)
 		switch cmd {
@@ -68,6 +69,9 @@ func Scan(ctx context.Context, s *scan.Scanner, target, p string) ([]string, err
 			args := words(n)
 			if len(args) > 1 {
 				sources = append(sources, args[:len(args)-1]...)
+				for _, a := range args[:len(args)-1] {
+					copies = append(copies, copySource{a, n.StartLine, strings.ToUpper(cmd)})
+				}
 			}
 		case "arg", "env":
 			kv := words(n)
@@ -142,6 +146,17 @@ func Scan(ctx context.Context, s *scan.Scanner, target, p string) ([]string, err
 		}
 		f.Status = "in build context (copied into the image)"
 		file := walk.OuterPath(f.Path)
+		c, byName := copiedBy(file, copies)
+		if c.line > 0 {
+			// The finding points at the instruction that copies the file.
+			f.Note = strings.TrimPrefix(f.Note+"; ", "; ") + fmt.Sprintf("copied by %s at %s:%d", c.cmd, dfName, c.line)
+		}
+		if byName {
+			// Ignoring a file the Dockerfile copies by name would break the
+			// build: the instruction is what must go.
+			f.Fix = fmt.Sprintf("remove the %s of %s at line %d; mount it at build time with RUN --mount=type=secret instead", c.cmd, file, c.line)
+			return
+		}
 		f.Fix = "add /" + file + " to .dockerignore, or mount it at build time with RUN --mount=type=secret"
 		flagged["/"+file] = true
 	})
@@ -151,6 +166,28 @@ func Scan(ctx context.Context, s *scan.Scanner, target, p string) ([]string, err
 	}
 	sort.Strings(out)
 	return out, nil
+}
+
+// copySource is one source of a COPY/ADD and its instruction.
+type copySource struct {
+	src  string
+	line int
+	cmd  string
+}
+
+// copiedBy finds the instruction that sends rel into the image, and
+// whether it names rel itself (not a directory or a pattern).
+func copiedBy(rel string, copies []copySource) (copySource, bool) {
+	var first copySource
+	for _, c := range copies {
+		if path.Clean(strings.TrimPrefix(c.src, "/")) == rel {
+			return c, true
+		}
+		if first.line == 0 && selected(rel, []string{c.src}) {
+			first = c
+		}
+	}
+	return first, false
 }
 
 func add(s *scan.Scanner, target, file string, line int, m rules.Match, fix string) {

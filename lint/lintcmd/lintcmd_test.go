@@ -94,6 +94,8 @@ func setup(dir string, env *testscript.Env) error {
 		"dockerctx/ignored/k.pem":        key,
 		"dockerctx/src/main.go":          "package main\n",
 		"baddocker/Dockerfile":           "FROM scratch\nCOPY <<EOF\n",
+		"envctx/Dockerfile":              "FROM scratch\nWORKDIR /app\n\nCOPY .env .env\n",
+		"envctx/.env":                    "API_TOKEN=" + testsecret.Alnum(24) + "\n",
 	}
 	for n, b := range files {
 		if err := write(n, b); err != nil {
