@@ -163,6 +163,9 @@ func run(ctx context.Context, cmd *cobra.Command, o options, targets []string) e
 		if _, rest := source.Split(t); rest == "" {
 			return usage("lint: target %q names no path or reference", t)
 		}
+		if err := source.CheckTransport(t); err != nil {
+			return usage("lint: %v", err)
+		}
 	}
 	var cfg *allow.Config
 	if o.config != "" {

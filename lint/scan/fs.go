@@ -178,6 +178,7 @@ func (s *Scanner) File(w *walk.Walker, target, name string, r io.Reader) {
 		s.add(fi)
 	}
 	w.OnSkip = func(k walk.Skip) {
+		k = judgeSkip(k)
 		s.addSkip(Skip{Target: target, Path: k.Path, Reason: k.Reason, Incomplete: k.Incomplete})
 	}
 	if err := w.File(r, name); err != nil {

@@ -141,3 +141,20 @@ CMD ["/app"]
 		}
 	}
 }
+
+// A damaged archive in a test location is a note; elsewhere the scan is
+// incomplete.
+func TestDamagedFixtureArchive(t *testing.T) {
+	bad := "PK\x03\x04" + strings.Repeat("\x00", 64)
+	res := scanImage(t, v1.Config{}, []testimage.File{{Name: "usr/lib/go/src/archive/zip/testdata/crc32-not-streamed.zip", Body: bad}})
+	if res.Incomplete() || len(res.Skips) != 1 || !strings.Contains(res.Skips[0].Reason, "a note") {
+		t.Fatalf("fixture: %+v", res.Skips)
+	}
+	p := filepath.Join(t.TempDir(), "img.tar")
+	if err := testimage.DockerArchive(p, testimage.Image(v1.Config{}, []testimage.File{{Name: "opt/app/data.zip", Body: bad}})); err != nil {
+		t.Fatal(err)
+	}
+	if res := scanTarget(t, "docker-archive:"+p); !res.Incomplete() {
+		t.Fatalf("damaged archive outside a test location: %+v", res.Skips)
+	}
+}

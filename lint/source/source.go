@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -78,7 +79,34 @@ func Split(target string) (kind, rest string) {
 			return k, target[i+1:]
 		}
 	}
+	// An existing local path is a directory or file to scan: nothing
+	// local is ever sent to a registry.
+	if _, err := os.Lstat(target); err == nil {
+		return KindFS, target
+	}
 	return "", target
+}
+
+// Transports lists the target prefixes, as an error names them.
+const Transports = "docker-archive:, oci:, oci-archive:, docker-daemon:, docker://, dir:, fs:, dockerfile:"
+
+// CheckTransport reports a mistyped transport ("fz:/tmp/x", "oci-archiv:img.tar"):
+// a word before ':' that names no transport, followed by a path rather
+// than a tag or a registry port.
+func CheckTransport(target string) error {
+	kind, _ := Split(target)
+	if kind != "" {
+		return nil
+	}
+	i := strings.IndexByte(target, ':')
+	if i <= 0 {
+		return nil
+	}
+	word, rest := target[:i], target[i+1:]
+	if strings.ContainsAny(word, "/.") || !(strings.HasPrefix(rest, "/") || strings.HasPrefix(rest, ".") || strings.HasPrefix(rest, "~") || rest == "") {
+		return nil
+	}
+	return &UsageError{fmt.Sprintf("target %q: unknown transport %q; the transports are %s (or an image reference, or a local path)", target, word+":", Transports)}
 }
 
 // Open resolves an image target. fs: and dockerfile: targets are not images;
