@@ -157,12 +157,8 @@ func compile(pat, base string) (*regexp.Regexp, error) {
 	if strings.ContainsAny(path, "?#") {
 		return nil, fmt.Errorf("pattern %q: patterns match SCHEME://PATH; a grant is per secret, not per key or version", pat)
 	}
-	switch scheme {
-	case "op":
-		path = strings.ToLower(path)
-	case "vault":
-		path = strings.TrimPrefix(path, "/")
-	case "file":
+	path, local := providers.PatternPath(scheme, path)
+	if local {
 		path = filePattern(path, base)
 	}
 	var b strings.Builder

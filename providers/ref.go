@@ -37,11 +37,13 @@ type scheme struct {
 	// trimLead drops a leading "/" from the path: the provider requests
 	// the path without it (Vault's API paths are relative to /v1/).
 	trimLead bool
-	check    func(r *Ref) *RefError
+	// local: the identity is a local file's absolute real path.
+	local bool
+	check func(r *Ref) *RefError
 }
 
 var schemes = map[string]scheme{
-	"file":   {allowKy: true},
+	"file":   {allowKy: true, local: true},
 	"vault":  {params: []string{"version"}, allowKy: true, trimLead: true, check: checkVault},
 	"aws-sm": {params: []string{"region", "version-id", "version-stage"}, allowKy: true},
 	"op":     {params: []string{"attribute", "ssh-format"}, lower: true, check: checkOnePassword},
@@ -246,6 +248,22 @@ func (r Ref) Target() string {
 		p = strings.ToLower(p)
 	}
 	return r.Scheme + "://" + escape(p)
+}
+
+// PatternPath puts the path of a policy pattern for scheme in the form
+// identities of that scheme have (1Password's lower-cased, Vault's without
+// a leading "/"), so policy needs no scheme of its own. local reports that
+// the scheme's identities are absolute real file paths, which the caller
+// resolves against the policy's directory.
+func PatternPath(scheme, path string) (out string, local bool) {
+	sc := schemes[scheme]
+	if sc.lower {
+		path = strings.ToLower(path)
+	}
+	if sc.trimLead {
+		path = strings.TrimPrefix(path, "/")
+	}
+	return path, sc.local
 }
 
 // String is the reference as the user wrote it.

@@ -17,8 +17,10 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/secretbroker/secretbroker/webhook"
 )
@@ -321,5 +323,21 @@ func TestManifestsApply(t *testing.T) {
 			send = append(send, d)
 		}
 		c.apply(t, f, send)
+	}
+}
+
+// TestStrictApplyCatchesTypos proves the check has teeth: a misspelt field
+// is refused by the API server.
+func TestStrictApplyCatchesTypos(t *testing.T) {
+	c := start(t)
+	u := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "apps/v1", "kind": "Deployment",
+		"metadata": map[string]any{"name": "typo", "namespace": "default"},
+		"spec":     map[string]any{"replica": 2},
+	}}
+	c.namespace(t, "default")
+	err := dryRunApply(context.Background(), c.dyn.Resource(appsv1.SchemeGroupVersion.WithResource("deployments")).Namespace("default"), u)
+	if err == nil || !strings.Contains(err.Error(), "replica") {
+		t.Fatalf("a misspelt field was applied: %v", err)
 	}
 }
