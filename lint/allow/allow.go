@@ -110,6 +110,10 @@ func (b *Baseline) Save(path string) error {
 // Config is the --config file.
 type Config struct {
 	Allow []Rule `yaml:"allow"`
+	// Skips accepts content the scan could not read (judged by a person):
+	// by path pattern, with a reason and an optional expiry. Accepted skips
+	// are still listed, but no longer make the scan incomplete.
+	Skips []Rule `yaml:"skips"`
 }
 
 // Rule allows findings that match all of its non-empty fields.
@@ -139,41 +143,77 @@ func LoadConfig(path string) (*Config, error) {
 	var errs []error
 	for i := range c.Allow {
 		r := &c.Allow[i]
-		if strings.TrimSpace(r.Reason) == "" {
-			errs = append(errs, fmt.Errorf("config %s: allow[%d]: reason is required (say why this is not a secret or is accepted)", path, i))
-		}
+		errs = append(errs, r.prepare(path, fmt.Sprintf("allow[%d]", i), "say why this is not a secret or is accepted")...)
 		if len(r.Paths)+len(r.Rules)+len(r.Fingerprints) == 0 {
 			errs = append(errs, fmt.Errorf("config %s: allow[%d]: give paths, rules or fingerprints; an empty rule would allow everything", path, i))
 		}
-		if r.Expires != "" {
-			t, err := time.Parse(time.DateOnly, r.Expires)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("config %s: allow[%d].expires: want YYYY-MM-DD, got %q", path, i, r.Expires))
-			}
-			r.expires = t.Add(24 * time.Hour)
-		}
-		if len(r.Paths) > 0 {
-			pm, err := patternmatcher.New(r.Paths)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("config %s: allow[%d].paths: %w", path, i, err))
-			}
-			r.pm = pm
+	}
+	for i := range c.Skips {
+		r := &c.Skips[i]
+		errs = append(errs, r.prepare(path, fmt.Sprintf("skips[%d]", i), "say why the unread content is accepted")...)
+		if len(r.Paths) == 0 || len(r.Rules)+len(r.Fingerprints) > 0 {
+			errs = append(errs, fmt.Errorf("config %s: skips[%d]: give paths (and only paths)", path, i))
 		}
 	}
 	return &c, errors.Join(errs...)
+}
+
+// prepare checks the reason and compiles the expiry and the paths of an
+// entry (at where, e.g. "allow[2]").
+func (r *Rule) prepare(path, where, why string) []error {
+	var errs []error
+	if strings.TrimSpace(r.Reason) == "" {
+		errs = append(errs, fmt.Errorf("config %s: %s: reason is required (%s)", path, where, why))
+	}
+	if r.Expires != "" {
+		t, err := time.Parse(time.DateOnly, r.Expires)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("config %s: %s.expires: want YYYY-MM-DD, got %q", path, where, r.Expires))
+		}
+		r.expires = t.Add(24 * time.Hour)
+	}
+	if len(r.Paths) > 0 {
+		pm, err := patternmatcher.New(r.Paths)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("config %s: %s.paths: %w", path, where, err))
+		}
+		r.pm = pm
+	}
+	return errs
+}
+
+// live reports whether r still applies at now; an expired entry is
+// reported through expired.
+func (r Rule) live(now time.Time, expired func(Rule)) bool {
+	if !r.expires.IsZero() && now.After(r.expires) {
+		if expired != nil {
+			expired(r)
+		}
+		return false
+	}
+	return true
+}
+
+// AcceptedSkip returns the reason an incomplete skip at path is accepted,
+// or "". Expired entries are ignored and reported through expired.
+func (c *Config) AcceptedSkip(path string, now time.Time, expired func(Rule)) string {
+	for _, r := range c.Skips {
+		if r.pm == nil {
+			continue
+		}
+		if ok, err := r.pm.MatchesOrParentMatches(walk.OuterPath(path)); err != nil || !ok || !r.live(now, expired) {
+			continue
+		}
+		return r.Reason
+	}
+	return ""
 }
 
 // Allowed returns the reason f is allowed, or "". Expired rules are ignored
 // and reported through expired.
 func (c *Config) Allowed(f scan.Finding, now time.Time, expired func(Rule)) string {
 	for _, r := range c.Allow {
-		if !r.matches(f) {
-			continue
-		}
-		if !r.expires.IsZero() && now.After(r.expires) {
-			if expired != nil {
-				expired(r)
-			}
+		if !r.matches(f) || !r.live(now, expired) {
 			continue
 		}
 		return r.Reason

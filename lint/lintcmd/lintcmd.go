@@ -278,6 +278,19 @@ func run(ctx context.Context, cmd *cobra.Command, o options, targets []string) e
 		kept = append(kept, f)
 	}
 	res.Findings = kept
+	if cfg != nil {
+		for i, k := range res.Skips {
+			if !k.Incomplete {
+				continue
+			}
+			if reason := cfg.AcceptedSkip(k.Path, now, func(r allow.Rule) {
+				fmt.Fprintf(cmd.ErrOrStderr(), "lint: skip acceptance %q expired on %s; it no longer applies\n", r.Reason, r.Expires)
+			}); reason != "" {
+				res.Skips[i].Incomplete = false
+				res.Skips[i].Reason += " (accepted: " + reason + ")"
+			}
+		}
+	}
 	if base != nil {
 		// "no secrets found" alone would hide that the baseline did the finding away.
 		fmt.Fprintf(cmd.ErrOrStderr(), "lint: the baseline %s suppressed %d finding(s)\n", o.baseline, baselined)

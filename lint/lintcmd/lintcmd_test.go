@@ -83,6 +83,7 @@ func setup(dir string, env *testscript.Env) error {
 		"tree/docs/env.md":               "password: ${DB_PASSWORD}\napi_key = \"<your-api-key>\"\n",
 		"clean/readme.txt":               "nothing to see here\n",
 		"fixture/src/testdata/creds.txt": "token=" + pat + "\n",
+		"skipped/opt/vendor/blob.zip":    "PK\x03\x04" + strings.Repeat("\x00", 64),
 		"jwt/session.txt":                "session " + testsecret.JWT() + "\n",
 		"repo/app.txt":                   "token=" + pat + "\n",
 		"gitrepo/secret.txt":             "token=" + testsecret.Vault() + "\n",
