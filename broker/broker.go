@@ -24,6 +24,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/secretbroker/secretbroker/internal/cli"
 	"github.com/secretbroker/secretbroker/pipeline"
 	"github.com/secretbroker/secretbroker/providers"
 	"github.com/secretbroker/secretbroker/spec"
@@ -147,11 +148,11 @@ func New(s *spec.Spec, log *slog.Logger, o Options) (*Broker, error) {
 		probs = append(probs, spec.Problem{Path: "notify", Msg: err.Error()})
 	}
 	if len(probs) > 0 {
-		return nil, pipeline.Exit(pipeline.ExitUsage, probs)
+		return nil, cli.Exit(cli.ExitUsage, probs)
 	}
 	r, err := pipeline.New(s, log)
 	if err != nil {
-		return nil, pipeline.Exit(pipeline.ExitUsage, err)
+		return nil, cli.Exit(cli.ExitUsage, err)
 	}
 	if err := r.CheckPolicy(); err != nil {
 		return nil, err
@@ -243,7 +244,7 @@ func (b *Broker) Run(ctx context.Context) error {
 		err := b.Cycle(ctx, true)
 		if err == nil {
 			if herr := b.run.Handoff(ctx, false); herr != nil {
-				return pipeline.Exit(pipeline.ExitProvider, herr)
+				return cli.Exit(cli.ExitProvider, herr)
 			}
 		}
 		return err
@@ -320,7 +321,7 @@ func (b *Broker) shutdown() error {
 		b.log.Error("cannot remove secret files", "err", err)
 	}
 	b.log.Info("stopping; secret files overwritten and removed (wipe_on_exit)", "dir", b.dir.Path)
-	return pipeline.Exit(pipeline.ExitDir, errors.Join(errs...))
+	return cli.Exit(cli.ExitDir, errors.Join(errs...))
 }
 
 func (b *Broker) untilNext() time.Duration {
@@ -377,7 +378,7 @@ func (b *Broker) Cycle(ctx context.Context, all bool) error {
 
 	var fails []string
 	var replaced []string
-	code := pipeline.ExitProvider
+	code := cli.ExitProvider
 	var outcomes []pipeline.Outcome // for the templates
 	for _, it := range due {
 		// An optional secret is skipped until it has been delivered; after
@@ -411,7 +412,7 @@ func (b *Broker) Cycle(ctx context.Context, all bool) error {
 			sec := o.Secret
 			if o.Err != nil { // the policy's size cap
 				ok = false
-				code = pipeline.ExitPolicy
+				code = cli.ExitPolicy
 				fails = append(fails, o.Err.Error())
 				b.log.Error("secret refused by the policy; the last good file stays", "secret", sec.Name, "err", o.Err)
 				continue
@@ -419,7 +420,7 @@ func (b *Broker) Cycle(ctx context.Context, all bool) error {
 			rep, err := b.put(sec.Name, o.Got.Value.Reveal(), sec.Mode)
 			if err != nil {
 				ok = false
-				code = pipeline.ExitDir
+				code = cli.ExitDir
 				fails = append(fails, err.Error())
 				b.m.errors.WithLabelValues("tmpfs", "write").Inc()
 				b.log.Error("cannot write a secret file; the last good file stays", "secret", sec.Name, "err", err)
@@ -454,7 +455,7 @@ func (b *Broker) Cycle(ctx context.Context, all bool) error {
 			rep, err := b.put(t.Dest, out, t.Mode)
 			clear(out)
 			if err != nil {
-				code = pipeline.ExitDir
+				code = cli.ExitDir
 				fails = append(fails, err.Error())
 				b.log.Error("cannot write a template file; the last good file stays", "template", t.Dest, "err", err)
 			} else if rep {
@@ -466,7 +467,7 @@ func (b *Broker) Cycle(ctx context.Context, all bool) error {
 	if !b.delivered && b.complete() && len(fails) == 0 {
 		if err := b.dir.WriteMarker(ReadyMarker, []byte(now.UTC().Format(time.RFC3339)+"\n")); err != nil {
 			b.log.Error("cannot write the readiness marker", "err", err)
-			return pipeline.Exit(pipeline.ExitDir, err)
+			return cli.Exit(cli.ExitDir, err)
 		}
 		b.delivered = true
 		b.publish() // ready before the handoff, which may wait on the network
@@ -487,7 +488,7 @@ func (b *Broker) Cycle(ctx context.Context, all bool) error {
 		}
 	}
 	if len(fails) > 0 {
-		return pipeline.Exit(code, fmt.Errorf("%d failure(s):\n  %s", len(fails), strings.Join(fails, "\n  ")))
+		return cli.Exit(code, fmt.Errorf("%d failure(s):\n  %s", len(fails), strings.Join(fails, "\n  ")))
 	}
 	return nil
 }

@@ -16,7 +16,7 @@ import (
 	"github.com/go-viper/mapstructure/v2"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/secretbroker/secretbroker/pipeline"
+	"github.com/secretbroker/secretbroker/internal/cli"
 	"github.com/secretbroker/secretbroker/providers"
 	"github.com/secretbroker/secretbroker/providers/file"
 	"github.com/secretbroker/secretbroker/spec"
@@ -209,7 +209,7 @@ func TestFaultKeepsFileUntilMaxStaleness(t *testing.T) {
 	f.upstream("a: [unterminated\n") // the provider now fails (invalid YAML)
 	f.advance(2 * time.Minute)
 	err := b.Cycle(ctx, false)
-	if err == nil || pipeline.CodeOf(err) != pipeline.ExitProvider {
+	if err == nil || cli.CodeOf(err) != cli.ExitProvider {
 		t.Fatalf("Cycle = %v, want a provider failure", err)
 	}
 	if strings.Contains(err.Error(), "alpha-fake") {
@@ -339,7 +339,7 @@ func TestOnceFailsWithProviderCode(t *testing.T) {
 	f := newFixture(t, "a: alpha-fake\n", "a", "b")
 	b := f.broker(Options{Once: true})
 	err := b.Run(context.Background())
-	if pipeline.CodeOf(err) != pipeline.ExitProvider || !strings.Contains(err.Error(), "file://up.yaml#b") {
+	if cli.CodeOf(err) != cli.ExitProvider || !strings.Contains(err.Error(), "file://up.yaml#b") {
 		t.Fatalf("Run = %v, want 69 naming the reference", err)
 	}
 }
@@ -422,7 +422,7 @@ func TestBadSettings(t *testing.T) {
 			f := newFixture(t, "a: alpha-fake\n", "a")
 			tc.edit(f.s)
 			_, err := New(f.s, slog.New(slog.NewTextHandler(io.Discard, nil)), Options{})
-			if err == nil || pipeline.CodeOf(err) != pipeline.ExitUsage || !strings.Contains(err.Error(), tc.want) {
+			if err == nil || cli.CodeOf(err) != cli.ExitUsage || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("New = %v, want 64 with %q", err, tc.want)
 			}
 		})

@@ -1,9 +1,12 @@
-// Package pipeline is the path a secret takes, in the order CONTRACT.md
-// fixes (and so the exit code that wins when several things are wrong):
-// validate the declaration (64), check the policy (77), open the directory
-// (73), fetch (69), write (73), start the app (126/127). inject runs it once;
-// the broker reuses its steps on a schedule. It wires the packages and
-// holds no provider, file-system or process logic of its own.
+// Package pipeline is the one path a secret takes, in the order
+// docs/reference.md fixes (and so the exit code that wins when several
+// things are wrong): validate the declaration (64), check the policy (77),
+// open the directory (73), fetch (69), write (73), start the app (126/127).
+// Its Run holds the providers (one per scheme, shared, see providers.Pool)
+// and applies the rules every mode shares (Judge: the optional-secret rule
+// and the size cap; Lookup/Render: templates) for inject (Fetch, Write: all
+// or nothing), check (Check: report, write nothing) and the broker's
+// cycles (only the due subset, keeping the last good file).
 package pipeline
 
 import (
@@ -16,67 +19,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/secretbroker/secretbroker/internal/cli"
 	"github.com/secretbroker/secretbroker/policy"
 	"github.com/secretbroker/secretbroker/process"
 	"github.com/secretbroker/secretbroker/providers"
 	"github.com/secretbroker/secretbroker/spec"
 	"github.com/secretbroker/secretbroker/tmpfs"
 )
-
-// Exit codes of CONTRACT.md.
-const (
-	ExitUsage    = 64
-	ExitProvider = 69
-	ExitDir      = 73
-	ExitWait     = 75
-	ExitPolicy   = 77
-)
-
-// ExitError carries the process exit code for an error.
-type ExitError struct {
-	Code int
-	Err  error
-}
-
-func (e *ExitError) Error() string { return e.Err.Error() }
-func (e *ExitError) Unwrap() error { return e.Err }
-
-// Exit wraps err with code; nil stays nil.
-func Exit(code int, err error) error {
-	if err == nil {
-		return nil
-	}
-	var ee *ExitError
-	if errors.As(err, &ee) {
-		return err
-	}
-	return &ExitError{Code: code, Err: err}
-}
-
-// CodeOf is the exit code for err: its ExitError's, else 1.
-func CodeOf(err error) int {
-	var ee *ExitError
-	if errors.As(err, &ee) {
-		return ee.Code
-	}
-	var se *process.StartError
-	if errors.As(err, &se) {
-		return se.Code
-	}
-	var pp spec.Problems
-	if errors.As(err, &pp) {
-		return ExitUsage
-	}
-	var d policy.Denied
-	if errors.As(err, &d) {
-		return ExitPolicy
-	}
-	var te *tmpfs.Error
-	if errors.As(err, &te) {
-		return ExitDir
-	}
-	return 1
-}
 
 // Run is one pass of the pipeline over a spec.
 type Run struct {
@@ -128,11 +77,11 @@ func (r *Run) CheckPolicy() error {
 	var ge *policy.GuardrailError
 	if errors.As(err, &ge) {
 		// The platform's limit cannot be read exactly: fail closed.
-		return Exit(ExitPolicy, err)
+		return cli.Exit(cli.ExitPolicy, err)
 	}
 	if err != nil {
 		// An unreadable or malformed policy is a configuration error.
-		return Exit(ExitUsage, err)
+		return cli.Exit(cli.ExitUsage, err)
 	}
 	r.Policies = set
 	plan := policy.Plan{Dir: r.Spec.Dir, AllowDisk: r.Spec.AllowDisk, Start: r.Start}
@@ -148,9 +97,9 @@ func (r *Run) CheckPolicy() error {
 		denied = append(denied, set.CheckFile(t.Where+" source", t.Identity)...)
 	}
 	if len(denied) > 0 {
-		return Exit(ExitPolicy, denied)
+		return cli.Exit(cli.ExitPolicy, denied)
 	}
-	return Exit(ExitPolicy, err)
+	return cli.Exit(cli.ExitPolicy, err)
 }
 
 // Identity is the canonical identity the policies match for ref under the
@@ -188,14 +137,14 @@ func (r *Run) OpenDir() (*tmpfs.Dir, error) {
 		Logger:    r.Log,
 	})
 	if err != nil {
-		return nil, Exit(ExitDir, err)
+		return nil, cli.Exit(cli.ExitDir, err)
 	}
 	if d.Path != r.Spec.Dir && len(r.Policies) > 0 {
 		// A fallback directory must pass the dirs: rule too.
 		plan := policy.Plan{Dir: d.Path}
 		if err := r.Policies.Check(plan); err != nil {
 			d.Close()
-			return nil, Exit(ExitPolicy, err)
+			return nil, cli.Exit(cli.ExitPolicy, err)
 		}
 	}
 	return d, nil
@@ -248,7 +197,7 @@ func (r *Run) Check(ctx context.Context) ([]Outcome, error) {
 		}
 	}
 	if failed > 0 {
-		return out, Exit(ExitProvider, fmt.Errorf("%d of %d secret(s) failed", failed, len(out)))
+		return out, cli.Exit(cli.ExitProvider, fmt.Errorf("%d of %d secret(s) failed", failed, len(out)))
 	}
 	return out, nil
 }
@@ -277,10 +226,10 @@ func (r *Run) Fetch(ctx context.Context) error {
 		}
 	}
 	if len(fails) > 0 {
-		return Exit(ExitProvider, fmt.Errorf("%d secret(s) could not be resolved:\n  %s", len(fails), strings.Join(fails, "\n  ")))
+		return cli.Exit(cli.ExitProvider, fmt.Errorf("%d secret(s) could not be resolved:\n  %s", len(fails), strings.Join(fails, "\n  ")))
 	}
 	if len(over) > 0 {
-		return Exit(ExitPolicy, over)
+		return cli.Exit(cli.ExitPolicy, over)
 	}
 	return nil
 }
@@ -299,7 +248,7 @@ func (r *Run) Write(d *tmpfs.Dir) error {
 			continue
 		}
 		if err := d.Write(o.Secret.Name, o.Got.Value.Reveal(), o.Secret.Mode); err != nil {
-			return fail(Exit(ExitDir, err))
+			return fail(cli.Exit(cli.ExitDir, err))
 		}
 	}
 	lookup := Lookup(r.Outcomes)
@@ -311,7 +260,7 @@ func (r *Run) Write(d *tmpfs.Dir) error {
 		err = d.Write(t.Dest, out, t.Mode)
 		clear(out)
 		if err != nil {
-			return fail(Exit(ExitDir, err))
+			return fail(cli.Exit(cli.ExitDir, err))
 		}
 	}
 	return nil
@@ -322,7 +271,7 @@ func (r *Run) Write(d *tmpfs.Dir) error {
 func Render(t spec.Template, lookup func(name string) ([]byte, error)) ([]byte, error) {
 	out, err := spec.Render(t, lookup)
 	if err != nil {
-		return nil, Exit(ExitUsage, fmt.Errorf("%s (%s): %v", t.Where, t.Source, err))
+		return nil, cli.Exit(cli.ExitUsage, fmt.Errorf("%s (%s): %v", t.Where, t.Source, err))
 	}
 	return out, nil
 }
@@ -376,7 +325,7 @@ func (r *Run) env(d *tmpfs.Dir, outcomes []Outcome, schemes []string, expose boo
 		}
 	}
 	env, err := plan.Build()
-	return env, Exit(ExitUsage, err)
+	return env, cli.Exit(cli.ExitUsage, err)
 }
 
 // Lifecycles are the opened providers that hold something alive.

@@ -1,7 +1,6 @@
 package pipeline
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -15,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/secretbroker/secretbroker/internal/cli"
 	"github.com/secretbroker/secretbroker/policy"
 	"github.com/secretbroker/secretbroker/providers"
 	"github.com/secretbroker/secretbroker/secret"
@@ -208,8 +208,8 @@ func TestFetchReportsEveryFailureWith69(t *testing.T) {
 	s := setup(t, threeSchemes, "a=vault://secret/nope", "b=aws-sm://prod/nope", "db=vault://secret/db")
 	r := newRun(t, s)
 	err := r.Fetch(context.Background())
-	if CodeOf(err) != ExitProvider {
-		t.Fatalf("code %d (%v), want %d", CodeOf(err), err, ExitProvider)
+	if cli.CodeOf(err) != cli.ExitProvider {
+		t.Fatalf("code %d (%v), want %d", cli.CodeOf(err), err, cli.ExitProvider)
 	}
 	for _, want := range []string{"a (secrets.a)", "b (secrets.b)", "2 secret(s)"} {
 		if !strings.Contains(err.Error(), want) {
@@ -223,8 +223,8 @@ func TestWriteRemovesWhatItWroteWhenATemplateFails(t *testing.T) {
 	s.Templates = []spec.Template{{Source: "bad.tmpl", Dest: "bad.conf", Mode: 0o400, Text: `{{ secret "undeclared" }}`, Where: "templates[0]"}}
 	r := newRun(t, s)
 	d, err := fetchAndWrite(t, r)
-	if CodeOf(err) != ExitUsage {
-		t.Fatalf("code %d (%v), want %d", CodeOf(err), err, ExitUsage)
+	if cli.CodeOf(err) != cli.ExitUsage {
+		t.Fatalf("code %d (%v), want %d", cli.CodeOf(err), err, cli.ExitUsage)
 	}
 	if _, err := os.Stat(d.File("db")); !os.IsNotExist(err) {
 		t.Errorf("db stayed after a failed write: %v", err)
@@ -244,8 +244,8 @@ func TestWriteRefusesASecretOverThePolicySizeCap(t *testing.T) {
 	defer d.Close()
 	err = r.Fetch(context.Background())
 	var denied policy.Denied
-	if CodeOf(err) != ExitPolicy || !errors.As(err, &denied) {
-		t.Fatalf("code %d (%v), want %d", CodeOf(err), err, ExitPolicy)
+	if cli.CodeOf(err) != cli.ExitPolicy || !errors.As(err, &denied) {
+		t.Fatalf("code %d (%v), want %d", cli.CodeOf(err), err, cli.ExitPolicy)
 	}
 	if _, err := os.Stat(d.File("db")); !os.IsNotExist(err) {
 		t.Errorf("db written despite the size cap: %v", err)
@@ -255,26 +255,8 @@ func TestWriteRefusesASecretOverThePolicySizeCap(t *testing.T) {
 func TestNewRejectsASchemeThisBuildLacks(t *testing.T) {
 	s := setup(t, nil, "x=op://v/i/f")
 	_, err := New(s, quiet())
-	if CodeOf(err) != ExitUsage || !strings.Contains(err.Error(), "no op provider") {
-		t.Fatalf("err %v (code %d)", err, CodeOf(err))
-	}
-}
-
-func TestExitKeepsTheFirstCode(t *testing.T) {
-	if Exit(ExitDir, nil) != nil {
-		t.Fatal("Exit(nil) is not nil")
-	}
-	err := Exit(ExitDir, Exit(ExitPolicy, errors.New("x")))
-	if CodeOf(err) != ExitPolicy {
-		t.Fatalf("code %d, want %d", CodeOf(err), ExitPolicy)
-	}
-	if CodeOf(errors.New("plain")) != 1 {
-		t.Fatal("a plain error is not 1")
-	}
-	var buf bytes.Buffer
-	buf.WriteString(err.Error())
-	if buf.String() != "x" {
-		t.Fatalf("message %q", buf.String())
+	if cli.CodeOf(err) != cli.ExitUsage || !strings.Contains(err.Error(), "no op provider") {
+		t.Fatalf("err %v (code %d)", err, cli.CodeOf(err))
 	}
 }
 

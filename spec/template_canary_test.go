@@ -29,7 +29,7 @@ func canaryForms() []string {
 // brokenTemplates each fail at execution, most by passing a value where a
 // key or another kind of argument was expected.
 var brokenTemplates = []string{
-	`{{ "user" | json (secret "plain") }}`,       // value as the key
+	`{{ "user" | json (secret "plain") }}`,        // value as the key
 	`{{ secret "json" | json (secret "plain") }}`, // value as the key of a JSON document
 	`{{ secret "plain" | json "/user" }}`,         // not JSON
 	`{{ secret "notjs" | json "user" }}`,

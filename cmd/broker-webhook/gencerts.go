@@ -16,7 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/secretbroker/secretbroker/pipeline"
+	"github.com/secretbroker/secretbroker/internal/cli"
 )
 
 // newGenCerts makes a CA and a serving certificate for the webhook's
@@ -35,7 +35,7 @@ caBundle; deploy/kubernetes/README.md shows the commands.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if service == "" || namespace == "" || out == "" {
-				return pipeline.Exit(pipeline.ExitUsage, errors.New("--service, --namespace and --out are required"))
+				return cli.Exit(cli.ExitUsage, errors.New("--service, --namespace and --out are required"))
 			}
 			ca, caKey, err := newCert(&x509.Certificate{
 				Subject:               pkix.Name{CommonName: "secretbroker webhook CA"},
@@ -61,7 +61,7 @@ caBundle; deploy/kubernetes/README.md shows the commands.`,
 				return err
 			}
 			if err := os.MkdirAll(out, 0o700); err != nil {
-				return pipeline.Exit(pipeline.ExitDir, err)
+				return cli.Exit(cli.ExitDir, err)
 			}
 			for _, f := range []struct {
 				name, typ string
@@ -70,7 +70,7 @@ caBundle; deploy/kubernetes/README.md shows the commands.`,
 			}{{"ca.crt", "CERTIFICATE", ca.Raw, 0o644}, {"tls.crt", "CERTIFICATE", leaf.Raw, 0o644}, {"tls.key", "PRIVATE KEY", der, 0o600}} {
 				b := pem.EncodeToMemory(&pem.Block{Type: f.typ, Bytes: f.der})
 				if err := os.WriteFile(filepath.Join(out, f.name), b, f.mode); err != nil {
-					return pipeline.Exit(pipeline.ExitDir, err)
+					return cli.Exit(cli.ExitDir, err)
 				}
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s/{ca.crt,tls.crt,tls.key} for %s, valid %d days\n", out, dns[2], days)

@@ -17,7 +17,6 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/secretbroker/secretbroker/internal/cli"
-	"github.com/secretbroker/secretbroker/pipeline"
 	_ "github.com/secretbroker/secretbroker/providers/builtin" // references are validated as inject parses them
 	"github.com/secretbroker/secretbroker/webhook"
 )
@@ -53,7 +52,7 @@ with the pod's imagePullSecrets and then the webhook's own credentials.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if cert == "" || key == "" || image == "" {
-				return pipeline.Exit(pipeline.ExitUsage, errors.New("--tls-cert, --tls-key and --image are required"))
+				return cli.Exit(cli.ExitUsage, errors.New("--tls-cert, --tls-key and --image are required"))
 			}
 			log, err := cli.NewLogger(cmd.Flags(), os.Stderr)
 			if err != nil {

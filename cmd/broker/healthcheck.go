@@ -15,7 +15,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/secretbroker/secretbroker/broker"
-	"github.com/secretbroker/secretbroker/pipeline"
+	"github.com/secretbroker/secretbroker/internal/cli"
 	"github.com/secretbroker/secretbroker/spec"
 )
 
@@ -41,18 +41,18 @@ func newHealthcheckCommand() *cobra.Command {
 			}
 			if useDir {
 				if _, err := os.Stat(filepath.Join(dir, broker.ReadyMarker)); err != nil {
-					return pipeline.Exit(1, fmt.Errorf("not ready: %s has no %s yet", dir, broker.ReadyMarker))
+					return cli.Exit(1, fmt.Errorf("not ready: %s has no %s yet", dir, broker.ReadyMarker))
 				}
 				fmt.Fprintln(cmd.OutOrStdout(), "ready")
 				return nil
 			}
 			body, code, err := getReadyz(listen, timeout)
 			if err != nil {
-				return pipeline.Exit(1, fmt.Errorf("not ready: %v", err))
+				return cli.Exit(1, fmt.Errorf("not ready: %v", err))
 			}
 			fmt.Fprint(cmd.OutOrStdout(), body)
 			if code != http.StatusOK {
-				return pipeline.Exit(1, fmt.Errorf("not ready (HTTP %d)", code))
+				return cli.Exit(1, fmt.Errorf("not ready (HTTP %d)", code))
 			}
 			return nil
 		},

@@ -14,7 +14,6 @@ import (
 
 	"github.com/secretbroker/secretbroker/broker"
 	"github.com/secretbroker/secretbroker/internal/cli"
-	"github.com/secretbroker/secretbroker/pipeline"
 	"github.com/secretbroker/secretbroker/spec"
 )
 
@@ -64,14 +63,14 @@ func run(cmd *cobra.Command, once bool, exitWhen string) error {
 	}
 	s, err := spec.Load(cmd.Flags())
 	if err != nil {
-		return pipeline.Exit(pipeline.ExitUsage, err)
+		return cli.Exit(cli.ExitUsage, err)
 	}
 	s.Logger = log
 	for _, w := range s.Warnings {
 		log.Warn(w)
 	}
 	if once && exitWhen != "" {
-		return pipeline.Exit(pipeline.ExitUsage, errors.New("--exit-when has no meaning with --once"))
+		return cli.Exit(cli.ExitUsage, errors.New("--exit-when has no meaning with --once"))
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
@@ -83,7 +82,7 @@ func run(cmd *cobra.Command, once bool, exitWhen string) error {
 		ln, err := broker.Listen(s.Listen)
 		if err != nil {
 			b.Dir().Close()
-			return pipeline.Exit(pipeline.ExitUsage, fmt.Errorf("cannot listen on %s (--listen): %v", s.Listen, err))
+			return cli.Exit(cli.ExitUsage, fmt.Errorf("cannot listen on %s (--listen): %v", s.Listen, err))
 		}
 		srv := broker.NewServer(b.Handler())
 		go srv.Serve(ln)

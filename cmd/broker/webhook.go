@@ -10,7 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/secretbroker/secretbroker/pipeline"
+	"github.com/secretbroker/secretbroker/internal/cli"
 )
 
 // WebhookBinary is the program `broker webhook` runs: the Kubernetes
@@ -28,10 +28,10 @@ func newWebhookCommand() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			path, err := findWebhook()
 			if err != nil {
-				return pipeline.Exit(127, err)
+				return cli.Exit(127, err)
 			}
 			err = syscall.Exec(path, append([]string{"broker webhook"}, args...), os.Environ())
-			return pipeline.Exit(126, fmt.Errorf("webhook: %s: %w", path, err))
+			return cli.Exit(126, fmt.Errorf("webhook: %s: %w", path, err))
 		},
 	}
 }

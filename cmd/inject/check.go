@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/secretbroker/secretbroker/internal/cli"
 	"github.com/secretbroker/secretbroker/pipeline"
 	"github.com/secretbroker/secretbroker/policy"
 )
@@ -23,7 +24,7 @@ func newCheckCommand() *cobra.Command {
 			}
 			r, err := pipeline.New(s, s.Logger)
 			if err != nil {
-				return pipeline.Exit(pipeline.ExitUsage, err)
+				return cli.Exit(cli.ExitUsage, err)
 			}
 			if err := r.CheckPolicy(); err != nil {
 				return err

@@ -9,7 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/secretbroker/secretbroker/pipeline"
+	"github.com/secretbroker/secretbroker/internal/cli"
 )
 
 // newInstallCommand copies this very binary into DIR/inject: the
@@ -23,7 +23,7 @@ func newInstallCommand() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dst := filepath.Join(args[0], "inject")
 			if err := installSelf(dst); err != nil {
-				return pipeline.Exit(pipeline.ExitDir, fmt.Errorf("install: %w", err))
+				return cli.Exit(cli.ExitDir, fmt.Errorf("install: %w", err))
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "inject: installed %s\n", dst)
 			return nil

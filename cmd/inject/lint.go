@@ -30,7 +30,7 @@ func newLintCommand() *cobra.Command {
 		if errors.As(err, &ee) && ee.Err == nil {
 			return exitQuietly(ee.Code) // lint has already reported
 		}
-		return pipeline.Exit(lintcmd.ExitCode(err), err)
+		return cli.Exit(lintcmd.ExitCode(err), err)
 	}
 	return c
 }

@@ -10,7 +10,6 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/secretbroker/secretbroker/internal/cli"
-	"github.com/secretbroker/secretbroker/pipeline"
 	"github.com/secretbroker/secretbroker/spec"
 )
 
@@ -62,12 +61,12 @@ func newPolicyCommand() *cobra.Command {
 				b, err := a(ctx, s, cmd.OutOrStdout(), cmd.ErrOrStderr())
 				cancel()
 				if err != nil {
-					return pipeline.Exit(pipeline.ExitProvider, fmt.Errorf("%s audit: %w", sc, err))
+					return cli.Exit(cli.ExitProvider, fmt.Errorf("%s audit: %w", sc, err))
 				}
 				broader = broader || b
 			}
 			if ran == 0 {
-				return pipeline.Exit(pipeline.ExitProvider, fmt.Errorf("nothing to audit: the spec uses no provider with a live credential to check"))
+				return cli.Exit(cli.ExitProvider, fmt.Errorf("nothing to audit: the spec uses no provider with a live credential to check"))
 			}
 			if broader {
 				return exitQuietly(1)

@@ -9,7 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/secretbroker/secretbroker/pipeline"
+	"github.com/secretbroker/secretbroker/internal/cli"
 	"github.com/secretbroker/secretbroker/providers/awssm"
 	"github.com/secretbroker/secretbroker/spec"
 )
@@ -51,7 +51,7 @@ func newPolicyAWSCommand() *cobra.Command {
 			}
 			pol, notes, err := awssm.Policy(s.Refs(), awssm.PolicyOptions{Region: region, Account: account, KMSKeys: kmsKeys})
 			if err != nil {
-				return pipeline.Exit(pipeline.ExitUsage, err)
+				return cli.Exit(cli.ExitUsage, err)
 			}
 			for _, n := range notes {
 				fmt.Fprintln(cmd.ErrOrStderr(), "note: "+n)

@@ -10,7 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/secretbroker/secretbroker/pipeline"
+	"github.com/secretbroker/secretbroker/internal/cli"
 	"github.com/secretbroker/secretbroker/providers"
 	"github.com/secretbroker/secretbroker/providers/vault"
 	"github.com/secretbroker/secretbroker/spec"
@@ -41,17 +41,17 @@ func newPolicyVaultCommand() *cobra.Command {
 			}
 			if !slices.Contains(s.Schemes(), vault.Scheme) {
 				// As `policy aws` does: an empty policy would look like a grant.
-				return pipeline.Exit(pipeline.ExitUsage, fmt.Errorf("the spec has no vault:// reference, so it needs no Vault policy"))
+				return cli.Exit(cli.ExitUsage, fmt.Errorf("the spec has no vault:// reference, so it needs no Vault policy"))
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), s.Timeout) // mount lookups
 			defer cancel()
 			hcl, notes, err := vault.PolicyFor(ctx, s.ProviderEnv(vault.Block), s.Refs())
 			if err != nil {
-				code := pipeline.ExitProvider
+				code := cli.ExitProvider
 				if providers.KindOf(err) == providers.KindConfig {
-					code = pipeline.ExitUsage
+					code = cli.ExitUsage
 				}
-				return pipeline.Exit(code, err)
+				return cli.Exit(code, err)
 			}
 			for _, n := range notes {
 				fmt.Fprintln(cmd.ErrOrStderr(), "note: "+n)

@@ -74,7 +74,7 @@ func loadSpec(cmd *cobra.Command) (*spec.Spec, error) {
 	}
 	s, err := spec.Load(cmd.Flags())
 	if err != nil {
-		return nil, pipeline.Exit(pipeline.ExitUsage, err)
+		return nil, cli.Exit(cli.ExitUsage, err)
 	}
 	s.Logger = log
 	for _, w := range s.Warnings {
@@ -104,10 +104,10 @@ func (o *runOptions) run(cmd *cobra.Command, args []string) error {
 		args = args[1:]
 	}
 	if len(args) == 0 && !o.dryRun {
-		return pipeline.Exit(pipeline.ExitUsage, fmt.Errorf("no command to run; usage:\n  %s", runUsage))
+		return cli.Exit(cli.ExitUsage, fmt.Errorf("no command to run; usage:\n  %s", runUsage))
 	}
 	if (o.signalGroup || o.watch != "" || o.restartOnChange) && !o.supervise {
-		return pipeline.Exit(pipeline.ExitUsage, fmt.Errorf("--signal-group, --watch and --restart-on-change need --supervise"))
+		return cli.Exit(cli.ExitUsage, fmt.Errorf("--signal-group, --watch and --restart-on-change need --supervise"))
 	}
 	watch, err := o.watchOptions()
 	if err != nil {
@@ -123,21 +123,21 @@ func (o *runOptions) run(cmd *cobra.Command, args []string) error {
 	log := s.Logger
 	keep, err := process.ParseCapabilities(o.keepCaps)
 	if err != nil {
-		return pipeline.Exit(pipeline.ExitUsage, fmt.Errorf("--keep-capabilities: %v", err))
+		return cli.Exit(cli.ExitUsage, fmt.Errorf("--keep-capabilities: %v", err))
 	}
 	if len(keep) > 0 && s.User == nil {
-		return pipeline.Exit(pipeline.ExitUsage, fmt.Errorf("--keep-capabilities needs --user: without it the app keeps inject's capabilities"))
+		return cli.Exit(cli.ExitUsage, fmt.Errorf("--keep-capabilities needs --user: without it the app keeps inject's capabilities"))
 	}
 	r, err := pipeline.New(s, log)
 	if err != nil {
-		return pipeline.Exit(pipeline.ExitUsage, err)
+		return cli.Exit(cli.ExitUsage, err)
 	}
 	r.Start = &policy.Start{RunAs: s.User, NoNewPrivs: o.noNewPrivs}
 	if err := r.CheckPolicy(); err != nil {
 		// A denial shows the plan with each verdict; a policy file that
 		// could not be read or parsed shows nothing, since no verdict
 		// (least of all "allowed") is known.
-		if o.dryRun && pipeline.CodeOf(err) == pipeline.ExitPolicy {
+		if o.dryRun && cli.CodeOf(err) == cli.ExitPolicy {
 			printPlan(cmd.OutOrStdout(), r, s)
 		}
 		return err
@@ -200,13 +200,13 @@ func (o *runOptions) run(cmd *cobra.Command, args []string) error {
 	cli.NoteFilesOutliveExec(log, d.Path, len(d.Written()), o.supervise)
 	if err := r.Handoff(ctx, o.supervise); err != nil {
 		d.Wipe()
-		return pipeline.Exit(pipeline.ExitProvider, err)
+		return cli.Exit(cli.ExitProvider, err)
 	}
 	r.WipeValues()
 	// From here this goroutine's OS thread is the app's: Confine locks it.
 	if err := process.Confine(process.Confinement{User: s.User, NoNewPrivs: o.noNewPrivs, KeepCaps: keep}); err != nil {
 		d.Wipe()
-		return pipeline.Exit(pipeline.ExitUsage, err)
+		return cli.Exit(cli.ExitUsage, err)
 	}
 	handedOff = true // from here the app (or supervise's own cleanup) owns them
 	if !o.supervise {

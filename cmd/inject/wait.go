@@ -8,7 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/secretbroker/secretbroker/pipeline"
+	"github.com/secretbroker/secretbroker/internal/cli"
 	"github.com/secretbroker/secretbroker/spec"
 	"github.com/secretbroker/secretbroker/tmpfs"
 )
@@ -29,7 +29,7 @@ func newWaitCommand() *cobra.Command {
 				}
 			}
 			if timeout <= 0 {
-				return pipeline.Exit(pipeline.ExitUsage, fmt.Errorf("--timeout must be positive"))
+				return cli.Exit(cli.ExitUsage, fmt.Errorf("--timeout must be positive"))
 			}
 			marker := filepath.Join(dir, tmpfs.ReadyMarker)
 			deadline := time.Now().Add(timeout)
@@ -38,7 +38,7 @@ func newWaitCommand() *cobra.Command {
 					return nil
 				}
 				if time.Now().After(deadline) {
-					return pipeline.Exit(pipeline.ExitWait, fmt.Errorf("wait: %s did not appear within %s; is the broker running and sharing %s?", marker, timeout, dir))
+					return cli.Exit(cli.ExitWait, fmt.Errorf("wait: %s did not appear within %s; is the broker running and sharing %s?", marker, timeout, dir))
 				}
 				time.Sleep(100 * time.Millisecond)
 			}

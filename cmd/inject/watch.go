@@ -4,7 +4,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/secretbroker/secretbroker/pipeline"
+	"github.com/secretbroker/secretbroker/internal/cli"
 	"github.com/secretbroker/secretbroker/process"
 )
 
@@ -12,11 +12,11 @@ import (
 // when there is nothing to watch.
 func (o *runOptions) watchOptions() (*process.WatchOptions, error) {
 	if o.restartOnChange && o.watch == "" {
-		return nil, pipeline.Exit(pipeline.ExitUsage, fmt.Errorf("--restart-on-change needs --watch DIR"))
+		return nil, cli.Exit(cli.ExitUsage, fmt.Errorf("--restart-on-change needs --watch DIR"))
 	}
 	sig, err := process.ParseSignal(o.reloadSignal)
 	if err != nil {
-		return nil, pipeline.Exit(pipeline.ExitUsage, fmt.Errorf("--reload-signal: %v", err))
+		return nil, cli.Exit(cli.ExitUsage, fmt.Errorf("--reload-signal: %v", err))
 	}
 	if o.watch == "" {
 		return nil, nil
@@ -33,7 +33,7 @@ func superviseWatch(w *process.WatchOptions) func(string, []string, []string, pr
 		code, err := process.SuperviseWatch(path, argv, env, o, *w)
 		var we *process.WatchError
 		if errors.As(err, &we) {
-			err = pipeline.Exit(pipeline.ExitDir, err)
+			err = cli.Exit(cli.ExitDir, err)
 		}
 		return code, err
 	}

@@ -14,7 +14,6 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/secretbroker/secretbroker/pipeline"
 	"github.com/secretbroker/secretbroker/process"
 	"github.com/secretbroker/secretbroker/providers"
 )
@@ -31,7 +30,7 @@ func Main(name string, args []string, stderr io.Writer, newRoot func() *cobra.Co
 	process.Harden()
 	if err := process.CheckNotSetuid(); err != nil {
 		fmt.Fprintln(stderr, name+": "+err.Error())
-		return pipeline.ExitUsage
+		return ExitUsage
 	}
 	cmd, err := build(name, args, newRoot, subcommands)
 	if err == nil {
@@ -45,10 +44,10 @@ func Main(name string, args []string, stderr io.Writer, newRoot func() *cobra.Co
 	if errors.As(err, &q) {
 		return q.code
 	}
-	code := pipeline.CodeOf(err)
-	var ee *pipeline.ExitError
+	code := CodeOf(err)
+	var ee *ExitError
 	if code == 1 && !errors.As(err, &ee) {
-		code = pipeline.ExitUsage // cobra's and pflag's own errors: bad flag, bad value
+		code = ExitUsage // cobra's and pflag's own errors: bad flag, bad value
 	}
 	fmt.Fprintln(stderr, name+": "+err.Error())
 	return code
@@ -80,7 +79,7 @@ func NewLogger(f *pflag.FlagSet, w io.Writer) (*slog.Logger, error) {
 	format, _ := f.GetString("log-format")
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(lvl)); err != nil {
-		return nil, pipeline.Exit(pipeline.ExitUsage, fmt.Errorf("--log-level %q: want debug, info, warn or error", lvl))
+		return nil, Exit(ExitUsage, fmt.Errorf("--log-level %q: want debug, info, warn or error", lvl))
 	}
 	opts := &slog.HandlerOptions{Level: level}
 	switch format {
@@ -89,7 +88,7 @@ func NewLogger(f *pflag.FlagSet, w io.Writer) (*slog.Logger, error) {
 	case "json":
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
-	return nil, pipeline.Exit(pipeline.ExitUsage, fmt.Errorf("--log-format %q: want text or json", format))
+	return nil, Exit(ExitUsage, fmt.Errorf("--log-format %q: want text or json", format))
 }
 
 // Version is set at build time with -ldflags "-X github.com/secretbroker/secretbroker/internal/cli.Version=v1.2.3".
