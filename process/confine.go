@@ -68,7 +68,7 @@ type Confinement struct {
 // CAP_SETPCAP (before setuid); no_new_privs last.
 func Confine(c Confinement) error {
 	runtime.LockOSThread() // never unlocked: this thread now differs from the others
-	if c.User != nil {
+	if c.User != nil && os.Geteuid() == 0 { // not root: DropPrivileges says --user needs root
 		if err := clearBounding(c.KeepCaps); err != nil {
 			return err
 		}
