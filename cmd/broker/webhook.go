@@ -15,7 +15,7 @@ import (
 
 // WebhookBinary is the program `broker webhook` runs: the Kubernetes
 // admission webhook lives in a binary of its own so the Kubernetes client
-// libraries stay out of broker (34 MB, not 59).
+// libraries stay out of broker (bench/webhook.sh prints its size).
 const WebhookBinary = "broker-webhook"
 
 // newWebhookCommand execs broker-webhook, looked up next to this
