@@ -97,11 +97,7 @@ type itemState struct {
 func (b *Broker) publish() {
 	snap := &snapshot{delivered: b.delivered, items: make([]itemState, len(b.items))}
 	for i, it := range b.items {
-		names := make([]string, len(it.secrets))
-		for j, sec := range it.secrets {
-			names[j] = sec.Name
-		}
-		snap.items[i] = itemState{names: strings.Join(names, ","), secrets: names, lastSuccess: it.lastSuccess,
+		snap.items[i] = itemState{names: it.names, secrets: it.nameList, lastSuccess: it.lastSuccess,
 			lastErr: it.lastErr, leaseTTL: it.leaseTTL, fetchedAt: it.fetchedAt}
 	}
 	b.state.Store(snap)
@@ -112,6 +108,8 @@ func (b *Broker) publish() {
 type item struct {
 	ref         providers.Ref
 	secrets     []spec.Secret
+	nameList    []string // the secrets' names, and joined with commas:
+	names       string   // fixed at New, shared with every snapshot
 	next        time.Time
 	failures    int
 	lastSuccess time.Time // zero until the first success
@@ -195,6 +193,8 @@ func New(s *spec.Spec, log *slog.Logger, o Options) (*Broker, error) {
 			b.items = append(b.items, it)
 		}
 		it.secrets = append(it.secrets, sec)
+		it.nameList = append(it.nameList, sec.Name)
+		it.names = strings.Join(it.nameList, ",")
 	}
 	if n := d.RemoveStaleTemps(); n > 0 {
 		log.Info("removed temporary files an interrupted writer left", "count", n)
