@@ -102,13 +102,14 @@ func IsFixturePath(p string) bool {
 	return strings.HasPrefix(b, "test_") && strings.HasSuffix(b, ".py")
 }
 
-// judgeSkip turns a damaged archive in a test location (the Go toolchain
-// ships deliberately corrupt test archives) into a note: it cannot hide a
+// judgeSkip turns a damaged archive or a huge sparse file in a test location
+// (the Go toolchain ships deliberately corrupt and sparse test archives)
+// into a note: it cannot hide a
 // secret anyone shipped by mistake more than the fixture itself. Bounds
 // (depth, size, bombs) stay incomplete, and so does damaged content
 // anywhere else.
 func judgeSkip(k walk.Skip) walk.Skip {
-	damaged := (strings.HasPrefix(k.Reason, "corrupt ") || strings.HasPrefix(k.Reason, "unreadable")) &&
+	damaged := (strings.HasPrefix(k.Reason, "corrupt ") || strings.HasPrefix(k.Reason, "unreadable") || strings.HasPrefix(k.Reason, "sparse file")) &&
 		!strings.Contains(k.Reason, "bomb") && !strings.Contains(k.Reason, "--max-expand")
 	if k.Incomplete && damaged && IsFixturePath(k.Path) {
 		k.Incomplete = false
