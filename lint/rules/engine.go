@@ -63,6 +63,18 @@ func New(rs []*Rule) (*Engine, error) {
 	e := &Engine{rules: rs}
 	index := map[string]int{}
 	var pats []string
+	// intern returns the automaton pattern id of v, adding it if new.
+	intern := func(v string) int {
+		id, ok := index[v]
+		if !ok {
+			id = len(pats)
+			index[v] = id
+			pats = append(pats, v)
+			e.byPattern = append(e.byPattern, nil)
+			e.encoded = append(e.encoded, nil)
+		}
+		return id
+	}
 	for i, r := range rs {
 		r.idx = i
 		if len(r.Files) > 0 {
@@ -74,13 +86,7 @@ func New(rs []*Rule) (*Engine, error) {
 		}
 		for _, kw := range r.Keywords {
 			for _, v := range spellings(kw) {
-				id, ok := index[v]
-				if !ok {
-					id = len(pats)
-					index[v] = id
-					pats = append(pats, v)
-					e.byPattern = append(e.byPattern, nil)
-				}
+				id := intern(v)
 				if !containsRule(e.byPattern[id], r) {
 					e.byPattern[id] = append(e.byPattern[id], r)
 				}
@@ -93,18 +99,10 @@ func New(rs []*Rule) (*Engine, error) {
 	if len(pats) == 0 {
 		return nil, errors.New("rules: no keywords")
 	}
-	e.encoded = make([][]encodedPattern, len(pats))
 	for _, a := range encodedAnchors(rs) {
 		ps, info := encodedSpellings(a)
 		for i, v := range ps {
-			id, ok := index[v]
-			if !ok {
-				id = len(pats)
-				index[v] = id
-				pats = append(pats, v)
-				e.byPattern = append(e.byPattern, nil)
-				e.encoded = append(e.encoded, nil)
-			}
+			id := intern(v)
 			e.encoded[id] = append(e.encoded[id], info[i])
 		}
 	}
