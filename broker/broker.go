@@ -31,9 +31,6 @@ import (
 	"github.com/secretbroker/secretbroker/tmpfs"
 )
 
-// ReadyMarker is the file written after the first complete delivery.
-const ReadyMarker = tmpfs.ReadyMarker
-
 // Options tunes a Broker beyond what the spec says.
 type Options struct {
 	// Once resolves and writes once, then returns (init-container mode).
@@ -200,7 +197,7 @@ func New(s *spec.Spec, log *slog.Logger, o Options) (*Broker, error) {
 		log.Info("removed temporary files an interrupted writer left", "count", n)
 	}
 	adopted := 0
-	names := []string{ReadyMarker}
+	names := []string{tmpfs.ReadyMarker}
 	for _, sec := range s.Secrets {
 		names = append(names, sec.Name)
 	}
@@ -215,7 +212,7 @@ func New(s *spec.Spec, log *slog.Logger, o Options) (*Broker, error) {
 		}
 		if ok {
 			d.Adopt(name)
-			if name != ReadyMarker {
+			if name != tmpfs.ReadyMarker {
 				b.files[name] = &fileState{digest: sum, have: true}
 				adopted++
 			}
@@ -465,7 +462,7 @@ func (b *Broker) Cycle(ctx context.Context, all bool) error {
 	}
 	b.m.cycles.Inc()
 	if !b.delivered && b.complete() && len(fails) == 0 {
-		if err := b.dir.WriteMarker(ReadyMarker, []byte(now.UTC().Format(time.RFC3339)+"\n")); err != nil {
+		if err := b.dir.WriteMarker(tmpfs.ReadyMarker, []byte(now.UTC().Format(time.RFC3339)+"\n")); err != nil {
 			b.log.Error("cannot write the readiness marker", "err", err)
 			return cli.Exit(cli.ExitDir, err)
 		}
