@@ -170,7 +170,8 @@ func (r *Run) Judge(secrets []spec.Secret, res providers.Resolution, mayskip fun
 	out := make([]Outcome, len(secrets))
 	for i, s := range secrets {
 		out[i].Secret = s
-		if err := res.Err(s.Ref); err != nil {
+		got, err := res.Lookup(s.Ref)
+		if err != nil {
 			out[i].Err = err
 			out[i].Skipped = s.Optional && providers.KindOf(err) == providers.KindNotFound && (mayskip == nil || mayskip(s))
 			if out[i].Skipped {
@@ -178,7 +179,7 @@ func (r *Run) Judge(secrets []spec.Secret, res providers.Resolution, mayskip fun
 			}
 			continue
 		}
-		out[i].Got, _ = res.Get(s.Ref)
+		out[i].Got = got
 		if v := r.Policies.CheckSize(s.Name, out[i].Got.Value.Len()); v != nil {
 			out[i].Err = policy.Denied{*v}
 		}
