@@ -30,9 +30,6 @@ import (
 	"github.com/secretbroker/secretbroker/tmpfs"
 )
 
-// ReadyMarker is the file written after the first complete delivery.
-const ReadyMarker = tmpfs.ReadyMarker
-
 // Options tunes a Broker beyond what the spec says.
 type Options struct {
 	// Once resolves and writes once, then returns (init-container mode).
@@ -364,7 +361,7 @@ func (b *Broker) Cycle(ctx context.Context, all bool) error {
 	}
 	b.m.cycles.Inc()
 	if !b.delivered && b.complete() && err == nil {
-		if err := b.dir.WriteMarker(ReadyMarker, []byte(now.UTC().Format(time.RFC3339)+"\n")); err != nil {
+		if err := b.dir.WriteMarker(tmpfs.ReadyMarker, []byte(now.UTC().Format(time.RFC3339)+"\n")); err != nil {
 			b.log.Error("cannot write the readiness marker", "err", err)
 			return cli.Exit(cli.ExitDir, err)
 		}

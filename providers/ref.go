@@ -83,7 +83,7 @@ func (e *RefError) Error() string {
 }
 
 // ParseRef parses and validates a reference against the grammar of
-// CONTRACT.md and the rules of its scheme.
+// docs/reference.md ("References") and the rules of its scheme.
 func ParseRef(raw string) (Ref, error) {
 	r := Ref{Raw: raw}
 	fail := func(pos int, format string, args ...any) (Ref, error) {

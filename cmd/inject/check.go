@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -40,7 +41,8 @@ func newCheckCommand() *cobra.Command {
 				case o.Skipped:
 					fmt.Fprintf(tw, "skip\t%s\t%s\toptional, not found\n", sec.Name, sec.Ref.Raw)
 				case o.Err != nil:
-					msg := o.Err.Error()
+					// The REFERENCE column already names it: no "REF: " again.
+					msg := strings.TrimPrefix(o.Err.Error(), sec.Ref.Raw+": ")
 					if d, ok := o.Err.(policy.Denied); ok && len(d) == 1 {
 						msg = d[0].String() // one line in the table
 					}

@@ -146,6 +146,9 @@ func (o *runOptions) run(cmd *cobra.Command, args []string) error {
 		printPlan(cmd.OutOrStdout(), r, s)
 		return nil
 	}
+	if err := process.CheckDrop(s.User); err != nil {
+		return cli.Exit(cli.ExitUsage, err)
+	}
 	d, err := r.OpenDir()
 	if err != nil {
 		return err
