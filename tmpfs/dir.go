@@ -83,6 +83,10 @@ func Open(path string, o Options) (*Dir, error) {
 		log = slog.Default()
 	}
 	path = filepath.Clean(path)
+	if o.Owner != nil && os.Geteuid() != 0 && o.Owner.UID != os.Geteuid() {
+		// Checked before anything is created: only root may chown.
+		return nil, &Error{Path: path, Msg: fmt.Sprintf("giving the directory and files to --user %s needs root (running as uid %d); run as root, or drop --user and run as that user", o.Owner, os.Geteuid())}
+	}
 	created := false
 	fi, err := os.Lstat(path)
 	switch {

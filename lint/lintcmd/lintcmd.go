@@ -31,7 +31,7 @@ import (
 	"github.com/secretbroker/secretbroker/lint/walk"
 )
 
-// Exit codes (CONTRACT.md).
+// Exit codes (docs/reference.md, "inject lint").
 const (
 	ExitClean      = 0
 	ExitFindings   = 1
