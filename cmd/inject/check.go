@@ -33,9 +33,9 @@ func newCheckCommand() *cobra.Command {
 			// Release what providers hold alive (a Vault login token,
 			// dynamic-secret leases): check delivers nothing that needs them.
 			defer r.Release()
-			outcomes, err := r.Check(context.Background())
+			rep, err := r.Deliver(context.Background(), pipeline.Delivery{Mode: pipeline.Check})
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			for _, o := range outcomes {
+			for _, o := range rep.Outcomes {
 				sec := o.Secret
 				switch {
 				case o.Skipped:
