@@ -31,7 +31,7 @@ type Engine struct {
 	byPattern [][]*Rule // AC pattern id -> rules with that keyword
 	fileRules []*Rule   // rules restricted to file names
 	files     fileIndex // the same, indexed by name
-	maxKW     int // longest automaton pattern, encoded spellings included
+	maxKW     int       // longest automaton pattern, encoded spellings included
 	// encoded[id] lists the encodings an AC pattern is a spelling of an
 	// anchor in (see encoded.go); nil for plain keywords.
 	encoded [][]encodedPattern
