@@ -142,6 +142,8 @@ func (r *Run) OpenDir() (*tmpfs.Dir, error) {
 		Owner:     r.Spec.User,
 		Fallback:  !r.Spec.DirIsSet,
 		Logger:    r.Log,
+		// Read through the declaration's environment, as every setting is.
+		RuntimeDir: r.Spec.Getenv("XDG_RUNTIME_DIR"),
 	})
 	if err != nil {
 		return nil, cli.Exit(cli.ExitDir, err)

@@ -71,13 +71,10 @@ var (
 )
 
 // settings is the viper that merges the settings in Load's order: a flag
-// the command declares, then INJECT_*, then the config file (merged by the
-// caller), then the defaults above.
-func settings(flags *pflag.FlagSet) *viper.Viper {
+// the command declares, then INJECT_* from env, then the config file (merged
+// by the caller), then the defaults above.
+func settings(flags *pflag.FlagSet, env []string) *viper.Viper {
 	v := viper.New()
-	v.SetEnvPrefix("INJECT")
-	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_", "-", "_"))
-	v.AutomaticEnv()
 	for _, name := range []string{"config", "dir", "user", "policy", "timeout", "allow-disk", "mount", "strict",
 		"refresh", "max-staleness", "listen", "wipe-on-exit"} {
 		if f := flags.Lookup(name); f != nil {
@@ -89,7 +86,30 @@ func settings(flags *pflag.FlagSet) *viper.Viper {
 	v.SetDefault("refresh", DefaultRefresh)
 	v.SetDefault("max_staleness", DefaultMaxStaleness)
 	v.SetDefault("listen", DefaultListen)
+	fromEnviron(v, flags, env)
 	return v
+}
+
+// fromEnviron gives each top-level key its INJECT_* variable (INJECT_DIR,
+// INJECT_MAX_STALENESS) from env, the loader's one view of the environment,
+// rather than viper reading the process's: a flag the user gave still wins,
+// and a variable beats the config file. An empty variable counts as unset.
+func fromEnviron(v *viper.Viper, flags *pflag.FlagSet, env []string) {
+	vals := map[string]string{}
+	for _, kv := range env {
+		if k, val, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(k, "INJECT_") && val != "" {
+			vals[k] = val
+		}
+	}
+	for key := range knownKeys {
+		val, ok := vals["INJECT_"+strings.ToUpper(key)]
+		if ok && !flagChanged(flags, strings.ReplaceAll(key, "_", "-")) {
+			v.Set(key, val)
+		}
+	}
+	if val, ok := vals["INJECT_CONFIG"]; ok && !flagChanged(flags, "config") {
+		v.Set("config", val)
+	}
 }
 
 // Location is where a running broker delivers (Dir) and answers (Listen).
@@ -100,7 +120,7 @@ type Location struct{ Dir, Listen string }
 // healthcheck, inject wait) find the broker its own declaration describes,
 // even when a secret in it could not be resolved here.
 func LoadLocation(flags *pflag.FlagSet) (Location, error) {
-	v := settings(flags)
+	v := settings(flags, environ())
 	if cfg := v.GetString("config"); cfg != "" {
 		b, err := os.ReadFile(cfg)
 		if err != nil {
@@ -123,7 +143,7 @@ func LoadLocation(flags *pflag.FlagSet) (Location, error) {
 // Problems listing everything wrong.
 func Load(flags *pflag.FlagSet) (*Spec, error) {
 	env := environ()
-	v := settings(flags)
+	v := settings(flags, env)
 
 	s := &Spec{Environ: env, Providers: map[string]map[string]any{}}
 	var probs Problems
