@@ -20,6 +20,7 @@ import (
 
 	admissionregv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -112,9 +113,18 @@ func startCluster(assets string) (*cluster, error) {
 	if err := yaml.UnmarshalStrict(b, &mwc); err != nil {
 		return nil, err
 	}
+	// A second, test-only configuration without the namespaceSelector,
+	// for pods labelled handlerCheckLabel: it sends the webhook pods of the
+	// namespaces the first one keeps away, so the handler's own exclusion
+	// is what leaves them unchanged (TestHandlerExcludesWhatTheSelectorSends).
+	open := mwc.DeepCopy()
+	open.Name = "secretbroker-test-no-namespace-selector"
+	open.Webhooks[0].Name = "no-namespace-selector.test.secretbroker.io"
+	open.Webhooks[0].NamespaceSelector = nil
+	open.Webhooks[0].ObjectSelector = &metav1.LabelSelector{MatchLabels: map[string]string{handlerCheckLabel: "true"}}
 	env := &envtest.Environment{
 		BinaryAssetsDirectory: assets,
-		WebhookInstallOptions: envtest.WebhookInstallOptions{MutatingWebhooks: []*admissionregv1.MutatingWebhookConfiguration{&mwc}},
+		WebhookInstallOptions: envtest.WebhookInstallOptions{MutatingWebhooks: []*admissionregv1.MutatingWebhookConfiguration{&mwc, open}},
 	}
 	cfg, err := env.Start()
 	if err != nil {
@@ -133,14 +143,29 @@ func startCluster(assets string) (*cluster, error) {
 		return nil, err
 	}
 	c.mapper = restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(dc))
-	images.Client = c.cs
+
+	// The webhook reads the API server as its service account, with the
+	// RBAC of deploy/kubernetes/base/rbac.yaml and nothing more (envtest
+	// authorizes with RBAC): a rule it lacks fails the tests that need it.
+	if err := c.grantWebhookRBAC(); err != nil {
+		return nil, err
+	}
+	as := rest.CopyConfig(cfg)
+	as.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:secretbroker:secretbroker-webhook",
+		Groups: []string{"system:serviceaccounts", "system:serviceaccounts:secretbroker", "system:authenticated"}}
+	webhookClient, err := kubernetes.NewForConfig(as)
+	if err != nil {
+		return nil, err
+	}
+	images.Client = webhookClient
 
 	// The webhook, as `broker webhook` runs it, on envtest's serving address.
 	wo := env.WebhookInstallOptions
 	srv := webhook.NewServer(webhook.Options{
-		Image:    "registry.example/secretbroker:test",
-		Excluded: []string{"kube-system", "secretbroker"},
-		Images:   images,
+		Image:      "registry.example/secretbroker:test",
+		Excluded:   []string{"kube-system", "secretbroker"},
+		Images:     images,
+		ConfigMaps: webhook.KubeConfigMaps{Client: webhookClient},
 	}, slog.New(slog.NewJSONHandler(c.logs, nil)))
 	certs := &webhook.CertReloader{CertFile: filepath.Join(wo.LocalServingCertDir, "tls.crt"), KeyFile: filepath.Join(wo.LocalServingCertDir, "tls.key")}
 	addr := net.JoinHostPort(wo.LocalServingHost, strconv.Itoa(wo.LocalServingPort))
@@ -153,6 +178,51 @@ func startCluster(assets string) (*cluster, error) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	return c, nil
+}
+
+// handlerCheckLabel routes a pod through the test-only configuration that
+// has no namespaceSelector.
+const handlerCheckLabel = "test.secretbroker.io/no-namespace-selector"
+
+// grantWebhookRBAC creates the ClusterRole and ClusterRoleBinding of
+// deploy/kubernetes/base/rbac.yaml as they are written.
+func (c *cluster) grantWebhookRBAC() error {
+	b, err := os.ReadFile(filepath.Join(repoRoot, "deploy/kubernetes/base/rbac.yaml"))
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(b)))
+	for {
+		doc, err := r.Read()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		var meta metav1.TypeMeta
+		if err := yaml.Unmarshal(doc, &meta); err != nil {
+			return err
+		}
+		switch meta.Kind {
+		case "ClusterRole":
+			var o rbacv1.ClusterRole
+			if err = yaml.UnmarshalStrict(doc, &o); err == nil {
+				_, err = c.cs.RbacV1().ClusterRoles().Create(ctx, &o, metav1.CreateOptions{})
+			}
+		case "ClusterRoleBinding":
+			var o rbacv1.ClusterRoleBinding
+			if err = yaml.UnmarshalStrict(doc, &o); err == nil {
+				_, err = c.cs.RbacV1().ClusterRoleBindings().Create(ctx, &o, metav1.CreateOptions{})
+			}
+		default:
+			err = fmt.Errorf("rbac.yaml: unexpected kind %q", meta.Kind)
+		}
+		if err != nil {
+			return fmt.Errorf("rbac.yaml: %w", err)
+		}
+	}
 }
 
 // createPod creates pod, retrying while the API server has not yet picked
