@@ -4,10 +4,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"io"
+	"slices"
 
 	"github.com/spf13/cobra"
 
+	"github.com/secretbroker/secretbroker/internal/cli"
 	"github.com/secretbroker/secretbroker/providers/onepassword"
 	"github.com/secretbroker/secretbroker/spec"
 )
@@ -22,6 +25,10 @@ func init() {
 				s, err := loadSpec(cmd)
 				if err != nil {
 					return err
+				}
+				if !slices.Contains(s.Schemes(), "op") {
+					// As `policy vault` and `policy aws` do (64).
+					return cli.Exit(cli.ExitUsage, errors.New("the spec has no op:// reference, so it needs no 1Password access"))
 				}
 				return onepassword.WritePolicy(cmd.OutOrStdout(), s.Refs())
 			},
