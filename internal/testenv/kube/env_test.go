@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -192,15 +193,11 @@ func (c *cluster) grantWebhookRBAC() error {
 		return err
 	}
 	ctx := context.Background()
-	r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(b)))
-	for {
-		doc, err := r.Read()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
+	docs, err := docsOf(b)
+	if err != nil {
+		return err
+	}
+	for _, doc := range docs {
 		var meta metav1.TypeMeta
 		if err := yaml.Unmarshal(doc, &meta); err != nil {
 			return err
@@ -223,6 +220,53 @@ func (c *cluster) grantWebhookRBAC() error {
 			return fmt.Errorf("rbac.yaml: %w", err)
 		}
 	}
+	return nil
+}
+
+// certManagerModule holds the CustomResourceDefinitions of the kinds the
+// cert-manager overlay uses, under deploy/crds (plain controller-gen
+// output, the source of cert-manager's own Helm chart). They come from the
+// Go module proxy like everything else here; nothing imports the module,
+// so it is fetched with `go mod download` into the module cache and costs
+// no compile time.
+const certManagerModule = "github.com/cert-manager/cert-manager@v1.21.2"
+
+var (
+	crdOnce sync.Once
+	crdErr  error
+)
+
+// certManagerCRDs installs cert-manager's Issuer and Certificate CRDs into
+// the API server once. Without the module proxy the cert-manager kinds
+// cannot be validated: the test skips them saying so (under CI=true it
+// fails).
+func certManagerCRDs(t *testing.T, c *cluster) bool {
+	t.Helper()
+	crdOnce.Do(func() {
+		cmd := exec.Command("go", "mod", "download", "-json", certManagerModule)
+		cmd.Dir = t.TempDir() // outside any module: go.sum stays as it is
+		out, err := cmd.Output()
+		var m struct{ Dir, Error string }
+		if jerr := json.Unmarshal(out, &m); err != nil || jerr != nil || m.Error != "" || m.Dir == "" {
+			crdErr = fmt.Errorf("go mod download %s: %v %s", certManagerModule, err, m.Error)
+			return
+		}
+		crds := filepath.Join(m.Dir, "deploy", "crds")
+		_, crdErr = envtest.InstallCRDs(c.cfg, envtest.CRDInstallOptions{Paths: []string{
+			filepath.Join(crds, "cert-manager.io_issuers.yaml"),
+			filepath.Join(crds, "cert-manager.io_certificates.yaml"),
+		}, ErrorIfPathMissing: true})
+		c.mapper.Reset() // discovery must see the new kinds
+	})
+	if crdErr != nil {
+		msg := "cert-manager's CRDs could not be installed, so its Issuer and Certificate are not validated: " + crdErr.Error()
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Log(msg)
+		return false
+	}
+	return true
 }
 
 // createPod creates pod, retrying while the API server has not yet picked
@@ -310,15 +354,23 @@ func dryRunApply(ctx context.Context, ri dynamic.ResourceInterface, u *unstructu
 // splitYAML returns the non-empty documents of a multi-document YAML file.
 func splitYAML(t *testing.T, b []byte) [][]byte {
 	t.Helper()
+	docs, err := docsOf(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return docs
+}
+
+func docsOf(b []byte) ([][]byte, error) {
 	var out [][]byte
 	r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(b)))
 	for {
 		doc, err := r.Read()
 		if err == io.EOF {
-			return out
+			return out, nil
 		}
 		if err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 		if len(bytes.TrimSpace(doc)) > 0 && !isOnlyComments(doc) {
 			out = append(out, doc)

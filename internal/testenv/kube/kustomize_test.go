@@ -1,66 +1,14 @@
 package kube
 
 import (
-	"encoding/json"
-	"fmt"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
 )
-
-// certManagerModule holds the CustomResourceDefinitions of the kinds the
-// cert-manager overlay uses, under deploy/crds (plain controller-gen
-// output, the source of cert-manager's own Helm chart). They come from the
-// Go module proxy like everything else here; nothing imports the module,
-// so it is fetched with `go mod download` into the module cache and costs
-// no compile time.
-const certManagerModule = "github.com/cert-manager/cert-manager@v1.21.2"
-
-var (
-	crdOnce sync.Once
-	crdErr  error
-)
-
-// certManagerCRDs installs cert-manager's Issuer and Certificate CRDs into
-// the API server once. Without the module proxy the cert-manager kinds
-// cannot be validated: the test skips them saying so (under CI=true it
-// fails).
-func certManagerCRDs(t *testing.T, c *cluster) bool {
-	t.Helper()
-	crdOnce.Do(func() {
-		cmd := exec.Command("go", "mod", "download", "-json", certManagerModule)
-		cmd.Dir = t.TempDir() // outside any module: go.sum stays as it is
-		out, err := cmd.Output()
-		var m struct{ Dir, Error string }
-		if jerr := json.Unmarshal(out, &m); err != nil || jerr != nil || m.Error != "" || m.Dir == "" {
-			crdErr = fmt.Errorf("go mod download %s: %v %s", certManagerModule, err, m.Error)
-			return
-		}
-		crds := filepath.Join(m.Dir, "deploy", "crds")
-		_, crdErr = envtest.InstallCRDs(c.cfg, envtest.CRDInstallOptions{Paths: []string{
-			filepath.Join(crds, "cert-manager.io_issuers.yaml"),
-			filepath.Join(crds, "cert-manager.io_certificates.yaml"),
-		}, ErrorIfPathMissing: true})
-		c.mapper.Reset() // discovery must see the new kinds
-	})
-	if crdErr != nil {
-		msg := "cert-manager's CRDs could not be installed, so its Issuer and Certificate are not validated: " + crdErr.Error()
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Log(msg)
-		return false
-	}
-	return true
-}
 
 // TestKustomizeRendersAndApplies renders deploy/kubernetes/base and the
 // cert-manager overlay as `kubectl apply -k` does (kustomize's krusty, the
