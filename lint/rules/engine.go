@@ -31,7 +31,7 @@ type Engine struct {
 	byPattern [][]*Rule // AC pattern id -> rules with that keyword
 	fileRules []*Rule   // rules restricted to file names
 	files     fileIndex // the same, indexed by name
-	maxKW     int
+	maxKW     int       // longest automaton pattern, encoded spellings included
 	// encoded[id] lists the encodings an AC pattern is a spelling of an
 	// anchor in (see encoded.go); nil for plain keywords.
 	encoded [][]encodedPattern
@@ -90,9 +90,6 @@ func New(rs []*Rule) (*Engine, error) {
 				if !containsRule(e.byPattern[id], r) {
 					e.byPattern[id] = append(e.byPattern[id], r)
 				}
-				if len(v) > e.maxKW {
-					e.maxKW = len(v)
-				}
 			}
 		}
 	}
@@ -105,6 +102,9 @@ func New(rs []*Rule) (*Engine, error) {
 			id := intern(v)
 			e.encoded[id] = append(e.encoded[id], info[i])
 		}
+	}
+	for _, v := range pats {
+		e.maxKW = max(e.maxKW, len(v))
 	}
 	e.files = newFileIndex(e.fileRules)
 	ac, err := ahocorasick.NewBuilder().AddStrings(pats).Build()
@@ -220,6 +220,10 @@ func (s *Scanner) Scan(r io.Reader, name string, emit func(Match)) error {
 	var base int64 // stream offset of buf[0]
 	var done int64 // stream offset up to which keyword hits are handled
 	lines := 1     // line number at buf[0]
+	// scanFrom is where the automaton starts in buf: the bytes before it
+	// (the kept look-behind and look-ahead of the previous chunk) were
+	// searched already, and a keyword starting there was handled then.
+	scanFrom := 0
 	eof := false
 	for !eof {
 		// Fill the buffer.
@@ -254,7 +258,10 @@ func (s *Scanner) Scan(r io.Reader, name string, emit func(Match)) error {
 		for i := range s.covered {
 			s.covered[i] = -1
 		}
-		for _, m := range s.e.ac.FindAllOverlapping(buf) {
+		// A keyword that starts before cut ends before cut+maxKW.
+		for _, m := range s.e.ac.FindAllOverlapping(buf[scanFrom:min(len(buf), cut+s.e.maxKW)]) {
+			m.Start += scanFrom
+			m.End += scanFrom
 			abs := base + int64(m.Start)
 			if abs < done || m.Start >= cut {
 				continue
@@ -306,6 +313,7 @@ func (s *Scanner) Scan(r io.Reader, name string, emit func(Match)) error {
 		n := copy(buf, buf[keep:])
 		buf = buf[:n]
 		base += int64(keep)
+		scanFrom = cut - keep
 		if eof {
 			break
 		}
