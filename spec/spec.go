@@ -22,10 +22,6 @@ import (
 // DefaultDir is where secrets go when nothing says otherwise.
 const DefaultDir = "/run/secretbroker"
 
-// DefaultEnvSchemes are the schemes recognised in environment values. file
-// is not among them because ordinary variables hold file:// URLs.
-var DefaultEnvSchemes = []string{"vault", "aws-sm", "op"}
-
 // Spec is a validated declaration.
 type Spec struct {
 	Dir        string
