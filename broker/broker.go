@@ -10,7 +10,6 @@ package broker
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -30,9 +29,6 @@ import (
 	"github.com/secretbroker/secretbroker/spec"
 	"github.com/secretbroker/secretbroker/tmpfs"
 )
-
-// ReadyMarker is the file written after the first complete delivery.
-const ReadyMarker = tmpfs.ReadyMarker
 
 // Options tunes a Broker beyond what the spec says.
 type Options struct {
@@ -70,7 +66,8 @@ type Broker struct {
 	// snapshot published after each change.
 	work      sync.Mutex
 	items     []*item
-	files     map[string]*fileState
+	owner     map[string]*item // by secret name
+	files     *pipeline.Files
 	delivered bool // first complete delivery done
 	kept      bool // lifecycles handed off and kept alive
 	state     atomic.Pointer[snapshot]
@@ -122,11 +119,6 @@ type item struct {
 	skipped     bool // optional and not found
 }
 
-type fileState struct {
-	digest [sha256.Size]byte
-	have   bool
-}
-
 // New validates the broker settings (64), checks the policy (77), opens the
 // directory (73) and adopts the files an earlier broker left there: they
 // stay in place and are replaced atomically when their value changes.
@@ -168,7 +160,7 @@ func New(s *spec.Spec, log *slog.Logger, o Options) (*Broker, error) {
 	if o.Jitter <= 0 || o.Jitter >= 1 {
 		o.Jitter = 0.1
 	}
-	b := &Broker{spec: s, log: log, run: r, dir: d, opts: o, now: o.Now, notify: n, reg: o.Registry, files: map[string]*fileState{}, poke: make(chan struct{}, 1)}
+	b := &Broker{spec: s, log: log, run: r, dir: d, opts: o, now: o.Now, notify: n, reg: o.Registry, owner: map[string]*item{}, poke: make(chan struct{}, 1)}
 	if b.now == nil {
 		b.now = time.Now
 	}
@@ -195,36 +187,10 @@ func New(s *spec.Spec, log *slog.Logger, o Options) (*Broker, error) {
 		it.secrets = append(it.secrets, sec)
 		it.nameList = append(it.nameList, sec.Name)
 		it.names = strings.Join(it.nameList, ",")
+		b.owner[sec.Name] = it
 	}
-	if n := d.RemoveStaleTemps(); n > 0 {
-		log.Info("removed temporary files an interrupted writer left", "count", n)
-	}
-	adopted := 0
-	names := []string{ReadyMarker}
-	for _, sec := range s.Secrets {
-		names = append(names, sec.Name)
-	}
-	for _, t := range s.Templates {
-		names = append(names, t.Dest)
-	}
-	for _, name := range names {
-		sum, ok, err := d.Digest(name)
-		if err != nil {
-			log.Warn("cannot read an existing file; it will be replaced", "file", name, "err", err)
-			continue
-		}
-		if ok {
-			d.Adopt(name)
-			if name != ReadyMarker {
-				b.files[name] = &fileState{digest: sum, have: true}
-				adopted++
-			}
-		}
-	}
+	b.files, _ = r.AdoptFiles(d)
 	b.publish()
-	if adopted > 0 {
-		log.Info("adopted files already in the directory; they are replaced atomically only when their value changes", "count", adopted, "dir", d.Path)
-	}
 	return b, nil
 }
 
@@ -360,112 +326,42 @@ func (b *Broker) Cycle(ctx context.Context, all bool) error {
 	if len(due) == 0 && b.delivered {
 		return nil
 	}
-	refs := make([]providers.Ref, len(due))
-	for i, it := range due {
-		refs[i] = it.ref
+	var secrets []spec.Secret
+	for _, it := range due {
+		secrets = append(secrets, it.secrets...)
 	}
-	res := providers.Resolve(b.run.Gate(ctx), refs, b.open, providers.Options{Timeout: b.spec.Timeout})
-	defer func() {
-		for _, s := range res.Secrets {
-			s.Value.Wipe()
-		}
-	}()
+	rep, err := b.run.Deliver(ctx, pipeline.Delivery{
+		Mode: pipeline.Broker, Dir: b.dir, Due: secrets, Files: b.files, Open: b.open,
+		// An optional secret is skipped until it has been delivered; after
+		// that, not found upstream is a fault (the last good file stays).
+		MaySkip: func(s spec.Secret) bool { it := b.owner[s.Name]; return it.lastSuccess.IsZero() || it.skipped },
+	})
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
 	now = b.now()
 	jit := 1 + b.opts.Jitter*(2*rand.Float64()-1)
 
-	var fails []string
 	var replaced []string
-	code := cli.ExitProvider
-	var outcomes []pipeline.Outcome // for the templates
-	for _, it := range due {
-		// An optional secret is skipped until it has been delivered; after
-		// that, not found upstream is a fault (the last good file stays).
-		outs := b.run.Judge(it.secrets, res, func(spec.Secret) bool { return it.lastSuccess.IsZero() || it.skipped })
-		outcomes = append(outcomes, outs...)
-		err := res.Err(it.ref)
-		if err != nil && allSkipped(outs) {
-			if !it.skipped {
-				b.log.Info("optional secret not found; skipped", "ref", it.ref.Raw)
-			}
-			it.skipped = true
-			it.failures, it.lastErr = 0, ""
-			it.lastSuccess = now
-			b.schedule(it, now, jit)
+	for _, f := range rep.Files {
+		if f.Err != nil {
+			b.m.errors.WithLabelValues("tmpfs", "write").Inc()
 			continue
 		}
-		if err != nil {
-			fails = append(fails, err.Error())
-			b.fault(it, err, now)
-			continue
+		b.m.changes.WithLabelValues(f.Name).Inc()
+		b.m.bytes.Add(float64(f.Bytes))
+		if f.Replaced {
+			replaced = append(replaced, f.Name)
 		}
-		got, _ := res.Get(it.ref)
-		it.skipped = false
-		if it.missing {
-			b.log.Warn("secret is back upstream", "ref", it.ref.Raw)
-			it.missing = false
-		}
-		ok := true
-		for _, o := range outs {
-			sec := o.Secret
-			if o.Err != nil { // the policy's size cap
-				ok = false
-				code = cli.ExitPolicy
-				fails = append(fails, o.Err.Error())
-				b.log.Error("secret refused by the policy; the last good file stays", "secret", sec.Name, "err", o.Err)
-				continue
-			}
-			rep, err := b.put(sec.Name, o.Got.Value.Reveal(), sec.Mode)
-			if err != nil {
-				ok = false
-				code = cli.ExitDir
-				fails = append(fails, err.Error())
-				b.m.errors.WithLabelValues("tmpfs", "write").Inc()
-				b.log.Error("cannot write a secret file; the last good file stays", "secret", sec.Name, "err", err)
-				continue
-			}
-			if rep {
-				replaced = append(replaced, sec.Name)
-			}
-		}
-		if !ok {
-			it.failures++
-			it.lastErr = "cannot deliver"
-			it.next = now.Add(b.backoff(it.failures))
-			continue
-		}
-		it.failures, it.lastErr = 0, ""
-		it.lastSuccess = now
-		it.fetchedAt = now
-		it.leaseTTL = got.LeaseTTL
-		it.leaseID, it.renewable = got.LeaseID, got.Renewable
-		b.schedule(it, now, jit)
 	}
-	if len(b.spec.Templates) > 0 && len(fails) == 0 {
-		lookup := pipeline.Lookup(outcomes)
-		for _, t := range b.spec.Templates {
-			out, err := pipeline.Render(t, lookup)
-			if err != nil {
-				fails = append(fails, err.Error())
-				b.log.Error("cannot render a template; the last good file stays", "template", t.Dest, "err", err)
-				continue
-			}
-			rep, err := b.put(t.Dest, out, t.Mode)
-			clear(out)
-			if err != nil {
-				code = cli.ExitDir
-				fails = append(fails, err.Error())
-				b.log.Error("cannot write a template file; the last good file stays", "template", t.Dest, "err", err)
-			} else if rep {
-				replaced = append(replaced, t.Dest)
-			}
-		}
+	outs := rep.Outcomes
+	for _, it := range due {
+		b.settle(it, outs[:len(it.secrets)], now, jit)
+		outs = outs[len(it.secrets):]
 	}
 	b.m.cycles.Inc()
-	if !b.delivered && b.complete() && len(fails) == 0 {
-		if err := b.dir.WriteMarker(ReadyMarker, []byte(now.UTC().Format(time.RFC3339)+"\n")); err != nil {
+	if !b.delivered && b.complete() && err == nil {
+		if err := b.dir.WriteMarker(tmpfs.ReadyMarker, []byte(now.UTC().Format(time.RFC3339)+"\n")); err != nil {
 			b.log.Error("cannot write the readiness marker", "err", err)
 			return cli.Exit(cli.ExitDir, err)
 		}
@@ -487,41 +383,57 @@ func (b *Broker) Cycle(ctx context.Context, all bool) error {
 			go b.notify.Notify(context.WithoutCancel(ctx), replaced)
 		}
 	}
-	if len(fails) > 0 {
-		return cli.Exit(code, fmt.Errorf("%d failure(s):\n  %s", len(fails), strings.Join(fails, "\n  ")))
-	}
-	return nil
+	return err
 }
 
-func allSkipped(outs []pipeline.Outcome) bool {
+// settle updates one reference's schedule from its secrets' outcomes: all
+// skipped (optional, not found), a failed fetch (backoff, see fault), a
+// value not delivered (backoff), or delivered (next read due).
+func (b *Broker) settle(it *item, outs []pipeline.Outcome, now time.Time, jit float64) {
+	skipped := true
+	var fetchErr error
+	delivered := true
 	for _, o := range outs {
-		if !o.Skipped {
-			return false
+		skipped = skipped && o.Skipped
+		switch {
+		case o.Err != nil && !o.Undelivered:
+			fetchErr = o.Err
+		case o.Err != nil:
+			delivered = false
 		}
 	}
-	return true
-}
-
-// put writes name when its digest differs from the last one written (or
-// found at start), and reports whether it replaced an existing file.
-func (b *Broker) put(name string, val []byte, mode os.FileMode) (replaced bool, err error) {
-	sum := sha256.Sum256(val)
-	f := b.files[name]
-	if f != nil && f.have && f.digest == sum {
-		return false, nil
+	switch {
+	case skipped:
+		if !it.skipped {
+			b.log.Info("optional secret not found; skipped", "ref", it.ref.Raw)
+		}
+		it.skipped = true
+		it.failures, it.lastErr = 0, ""
+		it.lastSuccess = now
+		b.schedule(it, now, jit)
+		return
+	case fetchErr != nil:
+		b.fault(it, fetchErr, now)
+		return
 	}
-	if err := b.dir.Write(name, val, mode); err != nil {
-		return false, err
+	it.skipped = false
+	if it.missing {
+		b.log.Warn("secret is back upstream", "ref", it.ref.Raw)
+		it.missing = false
 	}
-	b.m.changes.WithLabelValues(name).Inc()
-	b.m.bytes.Add(float64(len(val)))
-	if f == nil {
-		b.files[name] = &fileState{digest: sum, have: true}
-		return false, nil
+	if !delivered {
+		it.failures++
+		it.lastErr = "cannot deliver"
+		it.next = now.Add(b.backoff(it.failures))
+		return
 	}
-	rep := f.have
-	f.digest, f.have = sum, true
-	return rep, nil
+	got := outs[0].Got
+	it.failures, it.lastErr = 0, ""
+	it.lastSuccess = now
+	it.fetchedAt = now
+	it.leaseTTL = got.LeaseTTL
+	it.leaseID, it.renewable = got.LeaseID, got.Renewable
+	b.schedule(it, now, jit)
 }
 
 // fault records a failed fetch: the last good file stays, the reference
@@ -541,11 +453,7 @@ func (b *Broker) fault(it *item, err error, now time.Time) {
 		age := now.Sub(it.lastSuccess)
 		if age > b.spec.MaxStaleness {
 			for _, sec := range it.secrets {
-				if f := b.files[sec.Name]; f != nil && f.have {
-					if rerr := b.dir.Remove(sec.Name); rerr == nil {
-						f.have = false
-					}
-				}
+				b.files.Remove(b.dir, sec.Name)
 			}
 			b.log.Error("SECRET DELETED UPSTREAM: older than max_staleness, its file is removed", "secrets", names, "ref", it.ref.Raw, "max_staleness", b.spec.MaxStaleness)
 		} else {

@@ -20,6 +20,7 @@ import (
 	"github.com/secretbroker/secretbroker/providers"
 	"github.com/secretbroker/secretbroker/providers/file"
 	"github.com/secretbroker/secretbroker/spec"
+	"github.com/secretbroker/secretbroker/tmpfs"
 )
 
 func init() {
@@ -128,8 +129,8 @@ func TestNoChangeWritesNothing(t *testing.T) {
 	if got := f.read("a"); got != "alpha-fake" {
 		t.Fatalf("a = %q", got)
 	}
-	if _, err := os.Stat(filepath.Join(f.dir, ReadyMarker)); err != nil {
-		t.Fatalf("no %s after the first delivery: %v", ReadyMarker, err)
+	if _, err := os.Stat(filepath.Join(f.dir, tmpfs.ReadyMarker)); err != nil {
+		t.Fatalf("no %s after the first delivery: %v", tmpfs.ReadyMarker, err)
 	}
 	before, ino := written(b), f.inode("a")
 	for range 3 {
@@ -321,7 +322,7 @@ func TestFirstDeliveryIncompleteIsNotReady(t *testing.T) {
 	if err := b.Cycle(context.Background(), true); err == nil {
 		t.Fatal("a missing secret did not fail the cycle")
 	}
-	if _, err := os.Stat(filepath.Join(f.dir, ReadyMarker)); !os.IsNotExist(err) {
+	if _, err := os.Stat(filepath.Join(f.dir, tmpfs.ReadyMarker)); !os.IsNotExist(err) {
 		t.Fatal(".ready written before a complete delivery")
 	}
 	if ok, why := b.Ready(); ok || !strings.Contains(why, "first delivery pending: b") {

@@ -3,10 +3,13 @@
 // things are wrong): validate the declaration (64), check the policy (77),
 // open the directory (73), fetch (69), write (73), start the app (126/127).
 // Its Run holds the providers (one per scheme, shared, see providers.Pool)
-// and applies the rules every mode shares (Judge: the optional-secret rule
-// and the size cap; Lookup/Render: templates) for inject (Fetch, Write: all
-// or nothing), check (Check: report, write nothing) and the broker's
-// cycles (only the due subset, keeping the last good file).
+// and its Deliver is the one resolve-and-deliver path, applying the rules
+// every mode shares (Judge: the optional-secret rule and the size cap;
+// Lookup/Render: templates; the key extraction is the providers') for
+// inject (all or nothing), inject check (report, write nothing) and the
+// broker's cycles (only the due subset, unchanged files skipped, keeping
+// the last good file). The broker keeps only the schedule; Handoff, Keep
+// and Release of provider lifecycles are here too.
 package pipeline
 
 import (
@@ -14,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"time"
 
@@ -46,6 +50,9 @@ type Outcome struct {
 	Got     providers.Secret
 	Skipped bool
 	Err     error
+	// Undelivered: the value was fetched, then refused (the size cap) or
+	// not written (Broker); Err says why. Otherwise Err is the fetch's.
+	Undelivered bool
 }
 
 // New checks that every scheme the spec uses is built in.
@@ -133,6 +140,8 @@ func (r *Run) OpenDir() (*tmpfs.Dir, error) {
 		Owner:     r.Spec.User,
 		Fallback:  !r.Spec.DirIsSet,
 		Logger:    r.Log,
+		// Read through the declaration's environment, as every setting is.
+		RuntimeDir: r.Spec.Getenv("XDG_RUNTIME_DIR"),
 	})
 	if err != nil {
 		return nil, cli.Exit(cli.ExitDir, err)
@@ -168,7 +177,8 @@ func (r *Run) Judge(secrets []spec.Secret, res providers.Resolution, mayskip fun
 	out := make([]Outcome, len(secrets))
 	for i, s := range secrets {
 		out[i].Secret = s
-		if err := res.Err(s.Ref); err != nil {
+		got, err := res.Lookup(s.Ref)
+		if err != nil {
 			out[i].Err = err
 			out[i].Skipped = s.Optional && providers.KindOf(err) == providers.KindNotFound && (mayskip == nil || mayskip(s))
 			if out[i].Skipped {
@@ -176,18 +186,106 @@ func (r *Run) Judge(secrets []spec.Secret, res providers.Resolution, mayskip fun
 			}
 			continue
 		}
-		out[i].Got, _ = res.Get(s.Ref)
+		out[i].Got = got
 		if v := r.Policies.CheckSize(s.Name, out[i].Got.Value.Len()); v != nil {
-			out[i].Err = policy.Denied{*v}
+			out[i].Err, out[i].Undelivered = policy.Denied{*v}, true
 		}
 	}
 	return out
 }
 
-// Check resolves every secret and judges it, writing nothing (inject
-// check). The error, with exit code 69, counts the failures.
-func (r *Run) Check(ctx context.Context) ([]Outcome, error) {
-	out := r.Judge(r.Spec.Secrets, r.Resolve(ctx), nil)
+// Mode is how Deliver treats what it resolves.
+type Mode int
+
+const (
+	// Inject resolves every secret, all or nothing: every failed fetch is
+	// returned at once (69), then every value over the size cap (77); then
+	// it writes every secret and template (73, 64), removing what it wrote
+	// on any failure. With no Dir it writes nothing (lint --known-secrets).
+	Inject Mode = iota
+	// Check resolves every secret and reports on each; it writes nothing.
+	// Its error (69) counts the failures.
+	Check
+	// Broker resolves the due subset, writes only the files whose digest
+	// changed since Files last saw them, and keeps the last good file of
+	// any secret or template it cannot deliver. Values are wiped before
+	// Deliver returns: the broker keeps digests, not values.
+	Broker
+)
+
+// Delivery is one call of Deliver.
+type Delivery struct {
+	Mode Mode
+	Dir  *tmpfs.Dir
+	// Due (Broker) is the secrets to resolve; templates are rendered only
+	// when they are every declared secret. Inject and Check take them all.
+	Due []spec.Secret
+	// MaySkip (Broker) says whether an optional secret that is not found
+	// may be skipped (the broker does not skip one it delivered before).
+	MaySkip func(spec.Secret) bool
+	// Files (Broker) holds the digest of each file in Dir.
+	Files *Files
+	// Open replaces the Run's providers (the broker's timed opener).
+	Open providers.Opener
+}
+
+// Report is what Deliver did: an outcome per secret, in the order given,
+// and each file it wrote or failed to write.
+type Report struct {
+	Outcomes []Outcome
+	Files    []File
+}
+
+// File is one file Deliver wrote, or failed to write (Err).
+type File struct {
+	Name     string
+	Bytes    int
+	Replaced bool // an earlier file of that name was replaced (Broker)
+	Err      error
+}
+
+// Deliver resolves the secrets under one --timeout, applies the rules
+// every mode shares (Judge), and delivers them into the directory as the
+// mode says. It is the one path from a declaration to files: inject, inject
+// check and the broker's cycles differ only in Mode.
+func (r *Run) Deliver(ctx context.Context, dl Delivery) (Report, error) {
+	secrets := r.Spec.Secrets
+	var mayskip func(spec.Secret) bool
+	if dl.Mode == Broker {
+		secrets, mayskip = dl.Due, dl.MaySkip
+	}
+	open := dl.Open
+	if open == nil {
+		open = r.Open
+	}
+	refs := make([]providers.Ref, len(secrets))
+	for i, s := range secrets {
+		refs[i] = s.Ref
+	}
+	res := providers.Resolve(r.Gate(ctx), refs, open, providers.Options{Timeout: r.Spec.Timeout})
+	rep := Report{Outcomes: r.Judge(secrets, res, mayskip)}
+	switch dl.Mode {
+	case Check:
+		return rep, checkErr(rep.Outcomes)
+	case Broker:
+		defer func() {
+			for _, s := range res.Secrets {
+				s.Value.Wipe()
+			}
+		}()
+		if ctx.Err() != nil {
+			return rep, ctx.Err()
+		}
+		return rep, r.refresh(dl, &rep, len(secrets) == len(r.Spec.Secrets))
+	}
+	r.Outcomes = rep.Outcomes
+	if err := r.allOrNothing(rep.Outcomes); err != nil || dl.Dir == nil {
+		return rep, err
+	}
+	return rep, r.write(dl.Dir, &rep)
+}
+
+func checkErr(out []Outcome) error {
 	failed := 0
 	for _, o := range out {
 		if o.Err != nil {
@@ -195,21 +293,19 @@ func (r *Run) Check(ctx context.Context) ([]Outcome, error) {
 		}
 	}
 	if failed > 0 {
-		return out, cli.Exit(cli.ExitProvider, fmt.Errorf("%d of %d secret(s) failed", failed, len(out)))
+		return cli.Exit(cli.ExitProvider, fmt.Errorf("%d of %d secret(s) failed", failed, len(out)))
 	}
-	return out, nil
+	return nil
 }
 
-// Fetch resolves every secret under one --timeout (inject: all or
-// nothing). Optional secrets that are not found are skipped; every failed
-// fetch is returned, all at once, with exit code 69; then every value over
-// the policy's size cap, with 77.
-func (r *Run) Fetch(ctx context.Context) error {
-	r.Outcomes = r.Judge(r.Spec.Secrets, r.Resolve(ctx), nil)
+// allOrNothing is inject's verdict on the outcomes: optional secrets that
+// are not found are skipped; every failed fetch is returned, all at once,
+// with exit code 69; then every value over the size cap, with 77.
+func (r *Run) allOrNothing(out []Outcome) error {
 	var fails []string
 	var over policy.Denied
 	seen := map[string]bool{}
-	for _, o := range r.Outcomes {
+	for _, o := range out {
 		var d policy.Denied
 		switch {
 		case o.Skipped:
@@ -232,34 +328,106 @@ func (r *Run) Fetch(ctx context.Context) error {
 	return nil
 }
 
-// Write writes every fetched secret and template (73; a template that
+// write writes every resolved secret and template (73; a template that
 // cannot be rendered is 64). On any failure it removes what it wrote.
-func (r *Run) Write(d *tmpfs.Dir) error {
+func (r *Run) write(d *tmpfs.Dir, rep *Report) error {
 	fail := func(err error) error {
 		if werr := d.Wipe(); werr != nil {
 			r.Log.Error("cannot remove files after a failed write", "err", werr)
 		}
 		return err
 	}
-	for _, o := range r.Outcomes {
+	for _, o := range rep.Outcomes {
 		if o.Skipped {
 			continue
 		}
-		if err := d.Write(o.Secret.Name, o.Got.Value.Reveal(), o.Secret.Mode); err != nil {
+		v := o.Got.Value.Reveal()
+		if err := d.Write(o.Secret.Name, v, o.Secret.Mode); err != nil {
 			return fail(cli.Exit(cli.ExitDir, err))
 		}
+		rep.Files = append(rep.Files, File{Name: o.Secret.Name, Bytes: len(v)})
 	}
-	lookup := Lookup(r.Outcomes)
+	lookup := Lookup(rep.Outcomes)
 	for _, t := range r.Spec.Templates {
 		out, err := Render(t, lookup)
 		if err != nil {
 			return fail(err)
 		}
 		err = d.Write(t.Dest, out, t.Mode)
+		n := len(out)
 		clear(out)
 		if err != nil {
 			return fail(cli.Exit(cli.ExitDir, err))
 		}
+		rep.Files = append(rep.Files, File{Name: t.Dest, Bytes: n})
+	}
+	return nil
+}
+
+// refresh is the broker's delivery: each resolved secret's file is written
+// when its digest changed; a value the size cap refuses (77) or a file
+// that cannot be written (73) leaves the last good file in place, as does
+// a failed fetch (69). Templates are rendered only when every secret was
+// resolved in this delivery and nothing failed. The error lists every
+// distinct failure; its code is the last kind seen.
+func (r *Run) refresh(dl Delivery, rep *Report, every bool) error {
+	var fails []string
+	seen := map[string]bool{}
+	code := cli.ExitProvider
+	failed := func(c int, err error) {
+		if c != 0 {
+			code = c
+		}
+		if msg := err.Error(); !seen[msg] {
+			seen[msg] = true
+			fails = append(fails, msg)
+		}
+	}
+	put := func(name string, val []byte, mode os.FileMode) error {
+		replaced, wrote, err := dl.Files.put(dl.Dir, name, val, mode)
+		if err != nil {
+			rep.Files = append(rep.Files, File{Name: name, Err: err})
+		} else if wrote {
+			rep.Files = append(rep.Files, File{Name: name, Bytes: len(val), Replaced: replaced})
+		}
+		return err
+	}
+	for i := range rep.Outcomes {
+		o := &rep.Outcomes[i]
+		switch {
+		case o.Skipped:
+		case o.Err != nil && !o.Undelivered: // the fetch: the broker's schedule logs it
+			failed(0, o.Err)
+		case o.Err != nil: // the policy's size cap
+			failed(cli.ExitPolicy, o.Err)
+			r.Log.Error("secret refused by the policy; the last good file stays", "secret", o.Secret.Name, "err", o.Err)
+		default:
+			if err := put(o.Secret.Name, o.Got.Value.Reveal(), o.Secret.Mode); err != nil {
+				o.Err, o.Undelivered = err, true
+				failed(cli.ExitDir, err)
+				r.Log.Error("cannot write a secret file; the last good file stays", "secret", o.Secret.Name, "err", err)
+			}
+		}
+	}
+	if every && len(fails) == 0 {
+		lookup := Lookup(rep.Outcomes)
+		for _, t := range r.Spec.Templates {
+			out, err := Render(t, lookup)
+			if err != nil {
+				failed(0, err)
+				r.Log.Error("cannot render a template; the last good file stays", "template", t.Dest, "err", err)
+				continue
+			}
+			err = put(t.Dest, out, t.Mode)
+			clear(out)
+			if err != nil {
+				failed(cli.ExitDir, err)
+				r.Log.Error("cannot write a template file; the last good file stays", "template", t.Dest, "err", err)
+			}
+		}
+	}
+	if len(fails) > 0 {
+		return cli.Exit(code, fmt.Errorf("%d failure(s):\n  %s", len(fails), strings.Join(fails, "\n  ")))
 	}
 	return nil
 }

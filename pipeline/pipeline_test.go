@@ -173,10 +173,7 @@ func TestInjectWritesEverySecretAndPointsTheAppAtIt(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	if err := r.Fetch(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	if err := r.Write(d); err != nil {
+	if _, err := r.Deliver(context.Background(), Delivery{Mode: Inject, Dir: d}); err != nil {
 		t.Fatal(err)
 	}
 	for name, want := range map[string]string{"db": "fake-db", "api": "fake-api", "app.conf": "db=fake-db"} {
@@ -215,7 +212,7 @@ func TestInjectWritesEverySecretAndPointsTheAppAtIt(t *testing.T) {
 func TestFetchReportsEveryFailureWith69(t *testing.T) {
 	s := setup(t, threeSchemes, "a=vault://secret/nope", "b=aws-sm://prod/nope", "db=vault://secret/db")
 	r := newRun(t, s)
-	err := r.Fetch(context.Background())
+	_, err := r.Deliver(context.Background(), Delivery{Mode: Inject})
 	if cli.CodeOf(err) != cli.ExitProvider {
 		t.Fatalf("code %d (%v), want %d", cli.CodeOf(err), err, cli.ExitProvider)
 	}
@@ -250,7 +247,7 @@ func TestWriteRefusesASecretOverThePolicySizeCap(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	err = r.Fetch(context.Background())
+	_, err = r.Deliver(context.Background(), Delivery{Mode: Inject, Dir: d})
 	var denied policy.Denied
 	if cli.CodeOf(err) != cli.ExitPolicy || !errors.As(err, &denied) {
 		t.Fatalf("code %d (%v), want %d", cli.CodeOf(err), err, cli.ExitPolicy)
@@ -274,17 +271,122 @@ func TestNewRejectsASchemeThisBuildLacks(t *testing.T) {
 	}
 }
 
-// fetchAndWrite opens r's directory (closed at the test's end), fetches,
-// and returns Write's error.
+// fetchAndWrite opens r's directory (closed at the test's end) and
+// returns inject's Deliver's error.
 func fetchAndWrite(t *testing.T, r *Run) (*tmpfs.Dir, error) {
+	t.Helper()
+	d := openDir(t, r)
+	_, err := r.Deliver(context.Background(), Delivery{Mode: Inject, Dir: d})
+	return d, err
+}
+
+func openDir(t *testing.T, r *Run) *tmpfs.Dir {
 	t.Helper()
 	d, err := r.OpenDir()
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { d.Close() })
-	if err := r.Fetch(context.Background()); err != nil {
+	return d
+}
+
+func TestCheckReportsEachSecretAndWritesNothing(t *testing.T) {
+	s := setup(t, threeSchemes, "db=vault://secret/db", "a=aws-sm://prod/nope", "?gone=vault://secret/gone")
+	r := newRun(t, s)
+	rep, err := r.Deliver(context.Background(), Delivery{Mode: Check})
+	if cli.CodeOf(err) != cli.ExitProvider || !strings.Contains(err.Error(), "1 of 3 secret(s) failed") {
+		t.Fatalf("err %v (code %d)", err, cli.CodeOf(err))
+	}
+	if len(rep.Outcomes) != 3 || rep.Outcomes[0].Err != nil || string(rep.Outcomes[0].Got.Value.Reveal()) != "fake-db" ||
+		rep.Outcomes[1].Err == nil || !rep.Outcomes[2].Skipped || len(rep.Files) != 0 {
+		t.Errorf("outcomes %+v, files %v", rep.Outcomes, rep.Files)
+	}
+	if entries, _ := os.ReadDir(s.Dir); len(entries) != 0 {
+		t.Errorf("check wrote %d file(s)", len(entries))
+	}
+}
+
+// TestBrokerWritesOnlyChangedFilesAndKeepsTheLastGoodOne runs the broker
+// mode over the same directory: an unchanged value is not rewritten, a
+// changed one replaces its file, and a fetch that fails or a value the size
+// cap refuses leaves the last good file; values are wiped on return.
+func TestBrokerWritesOnlyChangedFilesAndKeepsTheLastGoodOne(t *testing.T) {
+	s := setup(t, map[string]map[string]string{"vault": {"secret/db": "fake-1", "secret/api": "fake-a"}}, "db=vault://secret/db", "api=vault://secret/api")
+	s.Templates = []spec.Template{{Source: "app.tmpl", Dest: "app.conf", Mode: 0o400, Text: `db={{ secret "db" }}`, Where: "templates[0]"}}
+	pol := filepath.Join(t.TempDir(), "policy.yaml")
+	os.WriteFile(pol, []byte("allow: [\"vault://secret/*\"]\nmax_secret_bytes: 10\n"), 0o600)
+	s.PolicyFile = pol
+	r := newRun(t, s)
+	d := openDir(t, r)
+	files, _ := r.AdoptFiles(d)
+	deliver := func(due ...spec.Secret) (Report, error) {
+		t.Helper()
+		if due == nil {
+			due = s.Secrets
+		}
+		return r.Deliver(context.Background(), Delivery{Mode: Broker, Dir: d, Due: due, Files: files})
+	}
+	read := func(name string) string { b, _ := os.ReadFile(d.File(name)); return string(b) }
+	vault := fakeFor("vault")
+	set := func(path, v string) { vault.mu.Lock(); vault.data[path] = v; vault.mu.Unlock() }
+
+	rep, err := deliver()
+	if err != nil || len(rep.Files) != 3 || read("app.conf") != "db=fake-1" {
+		t.Fatalf("first delivery: %v, files %v", err, rep.Files)
+	}
+	if v := rep.Outcomes[0].Got.Value.Reveal(); len(v) != 0 && v[0] != 0 {
+		t.Error("a value outlived the delivery")
+	}
+	if rep, err = deliver(); err != nil || len(rep.Files) != 0 {
+		t.Errorf("unchanged delivery wrote %v (%v)", rep.Files, err)
+	}
+	set("secret/db", "fake-2")
+	rep, err = deliver()
+	if err != nil || len(rep.Files) != 2 || !rep.Files[0].Replaced || read("db") != "fake-2" || read("app.conf") != "db=fake-2" {
+		t.Errorf("changed delivery: %v, files %+v", err, rep.Files)
+	}
+	// Only the due subset is read, and templates wait for every secret.
+	set("secret/db", "fake-3")
+	if rep, err = deliver(s.Secrets[1]); err != nil || len(rep.Outcomes) != 1 || len(rep.Files) != 0 || read("app.conf") != "db=fake-2" {
+		t.Errorf("subset delivery: %v, %d outcomes, files %+v", err, len(rep.Outcomes), rep.Files)
+	}
+	set("secret/db", "fake-db-over-the-cap")
+	rep, err = deliver()
+	if cli.CodeOf(err) != cli.ExitPolicy || !rep.Outcomes[0].Undelivered || read("db") != "fake-2" || read("app.conf") != "db=fake-2" {
+		t.Errorf("over the cap: %v (code %d), db %q", err, cli.CodeOf(err), read("db"))
+	}
+	vault.mu.Lock()
+	delete(vault.data, "secret/db")
+	vault.mu.Unlock()
+	rep, err = deliver()
+	if cli.CodeOf(err) != cli.ExitProvider || rep.Outcomes[0].Undelivered || read("db") != "fake-2" {
+		t.Errorf("failed fetch: %v (code %d), db %q", err, cli.CodeOf(err), read("db"))
+	}
+	files.Remove(d, "db")
+	if _, err := os.Stat(d.File("db")); !os.IsNotExist(err) {
+		t.Errorf("Remove left db: %v", err)
+	}
+	set("secret/db", "fake-2")
+	if rep, err = deliver(); err != nil || len(rep.Files) != 1 || rep.Files[0].Replaced || read("db") != "fake-2" {
+		t.Errorf("after Remove: %v, files %+v", err, rep.Files)
+	}
+}
+
+// TestAdoptFilesSkipsWhatIsAlreadyThere: a second broker over the same
+// directory rewrites nothing whose value is unchanged.
+func TestAdoptFilesSkipsWhatIsAlreadyThere(t *testing.T) {
+	s := setup(t, threeSchemes, "db=vault://secret/db", "api=aws-sm://prod/api")
+	r := newRun(t, s)
+	d := openDir(t, r)
+	if _, err := r.Deliver(context.Background(), Delivery{Mode: Inject, Dir: d}); err != nil {
 		t.Fatal(err)
 	}
-	return d, r.Write(d)
+	files, n := r.AdoptFiles(d)
+	if n != 2 {
+		t.Fatalf("adopted %d, want 2", n)
+	}
+	rep, err := r.Deliver(context.Background(), Delivery{Mode: Broker, Dir: d, Due: s.Secrets, Files: files})
+	if err != nil || len(rep.Files) != 0 {
+		t.Errorf("rewrote %+v (%v)", rep.Files, err)
+	}
 }

@@ -67,8 +67,8 @@ type Confinement struct {
 // The order matters: the bounding set is cleared while inject still has
 // CAP_SETPCAP (before setuid); no_new_privs last.
 func Confine(c Confinement) error {
-	runtime.LockOSThread() // never unlocked: this thread now differs from the others
-	if c.User != nil && os.Geteuid() == 0 { // not root: DropPrivileges says --user needs root
+	runtime.LockOSThread()                  // never unlocked: this thread now differs from the others
+	if c.User != nil && os.Geteuid() == 0 { // not root: CheckDrop has said --user needs root
 		if err := clearBounding(c.KeepCaps); err != nil {
 			return err
 		}

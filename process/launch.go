@@ -83,6 +83,18 @@ func checkExecutable(p string) (string, error) {
 	return p, nil
 }
 
+// CheckDrop reports, before anything is created, whether DropPrivileges(id)
+// can succeed: setgroups, setgid and setuid need root, so a non-root
+// inject cannot honour --user (not even its own uid: setgroups alone needs
+// CAP_SETGID). Without it the run would write the files and fail only at
+// the app's start.
+func CheckDrop(id *identity.Identity) error {
+	if id == nil || os.Geteuid() == 0 {
+		return nil
+	}
+	return fmt.Errorf("--user %s needs root: inject runs as uid %d, and only root can give the files to another user and start the app as it; run inject as root (the container's default user) and keep --user, or drop --user and run the container as that user", id, os.Geteuid())
+}
+
 // DropPrivileges switches the whole process to id: supplementary groups,
 // then group, then user (the order matters: after setuid the others are
 // no longer allowed). Go applies these to every thread.

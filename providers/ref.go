@@ -55,7 +55,8 @@ func (e *RefError) Error() string {
 }
 
 // ParseRef parses and validates a reference against the grammar of
-// CONTRACT.md and the rules of its scheme (its Registration.Syntax).
+// docs/reference.md ("References") and the rules of its scheme (its
+// Registration.Syntax).
 func ParseRef(raw string) (Ref, error) {
 	r := Ref{Raw: raw}
 	fail := func(pos int, format string, args ...any) (Ref, error) {
@@ -190,6 +191,14 @@ func ParseRef(raw string) (Ref, error) {
 // cleaned, parameters sorted, 1Password names lower-cased. Policy matching,
 // dedupe and logs use it.
 func (r Ref) Canonical() string {
+	if len(r.Params) == 0 {
+		// The common case in one allocation: a broker computes this for
+		// every reference on every cycle.
+		if !r.HasKey {
+			return r.Target()
+		}
+		return r.Scheme + "://" + escape(r.canonicalPath()) + "#" + escape(r.Key)
+	}
 	var b strings.Builder
 	b.WriteString(r.Target())
 	if len(r.Params) > 0 {
@@ -216,11 +225,16 @@ func (r Ref) Canonical() string {
 // Target is SCHEME://PATH of the canonical form: what policy patterns match,
 // since grants are per secret, not per key or version.
 func (r Ref) Target() string {
-	p := r.Path
+	return r.Scheme + "://" + escape(r.canonicalPath())
+}
+
+// canonicalPath is the path as the canonical form spells it (1Password's
+// lower-cased), before escaping.
+func (r Ref) canonicalPath() string {
 	if registry[r.Scheme].Syntax.Lower {
-		p = strings.ToLower(p)
+		return strings.ToLower(r.Path)
 	}
-	return r.Scheme + "://" + escape(p)
+	return r.Path
 }
 
 // PatternPath puts the path of a policy pattern for scheme in the form

@@ -24,6 +24,16 @@ type Resolution struct {
 	Errors  map[string]error  // by Ref.Canonical()
 }
 
+// Lookup returns ref's secret or its error (one canonical form computed,
+// where Get and Err compute one each).
+func (r Resolution) Lookup(ref Ref) (Secret, error) {
+	c := ref.Canonical()
+	if err := r.Errors[c]; err != nil {
+		return Secret{}, err
+	}
+	return r.Secrets[c], nil
+}
+
 // Err returns the error for ref, or nil.
 func (r Resolution) Err(ref Ref) error { return r.Errors[ref.Canonical()] }
 
@@ -60,32 +70,42 @@ func Resolve(ctx context.Context, refs []Ref, open Opener, opts Options) Resolut
 	}
 	ctx = WithConcurrency(ctx, opts.Concurrency)
 
-	groups := map[string][]Ref{}
-	seen := map[string]bool{}
+	type group struct {
+		refs  []Ref
+		canon []string // each ref's canonical form, computed once
+	}
+	groups := map[string]*group{}
+	seen := make(map[string]bool, len(refs))
 	for _, r := range refs {
 		c := r.Canonical()
 		if seen[c] {
 			continue
 		}
 		seen[c] = true
-		groups[r.Scheme] = append(groups[r.Scheme], r)
+		g := groups[r.Scheme]
+		if g == nil {
+			g = &group{}
+			groups[r.Scheme] = g
+		}
+		g.refs = append(g.refs, r)
+		g.canon = append(g.canon, c)
 	}
 
-	res := Resolution{Secrets: map[string]Secret{}, Errors: map[string]error{}}
+	res := Resolution{Secrets: make(map[string]Secret, len(seen)), Errors: map[string]error{}}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	for scheme, group := range groups {
+	for scheme, g := range groups {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results := fetchGroup(ctx, scheme, group, open)
+			results := fetchGroup(ctx, scheme, g.refs, open)
 			mu.Lock()
 			defer mu.Unlock()
-			for i, r := range group {
+			for i, c := range g.canon {
 				if results[i].Err != nil {
-					res.Errors[r.Canonical()] = results[i].Err
+					res.Errors[c] = results[i].Err
 				} else {
-					res.Secrets[r.Canonical()] = results[i].Secret
+					res.Secrets[c] = results[i].Secret
 				}
 			}
 		}()

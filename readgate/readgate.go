@@ -19,7 +19,6 @@ package readgate
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -149,7 +148,7 @@ func read(path string, o Options) ([]byte, string, error) {
 	fail := func(k Kind, msg string, err error) ([]byte, string, error) {
 		return nil, "", &Error{Path: path, Kind: k, Msg: msg, Err: err}
 	}
-	real, err := filepath.EvalSymlinks(path)
+	real, err := resolve(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return fail(KindNotFound, "no such file", nil)
@@ -158,9 +157,6 @@ func read(path string, o Options) ([]byte, string, error) {
 			return fail(KindDenied, "permission denied", nil)
 		}
 		return fail(KindOther, "cannot resolve", unwrapPath(err))
-	}
-	if real, err = filepath.Abs(real); err != nil {
-		return fail(KindOther, "cannot resolve", err)
 	}
 	if kernelFS(real) {
 		return fail(KindInvalid, fmt.Sprintf("a %s is never read from /proc or /sys (resolves to %s)", what, real), nil)
@@ -184,7 +180,7 @@ func read(path string, o Options) ([]byte, string, error) {
 			return fail(KindDenied, err.Error()+"; make it readable by that user, or drop --user", nil)
 		}
 	}
-	fh, err := openNoSymlinks(real)
+	fd, err := openNoSymlinks(real, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_NOCTTY)
 	if err != nil {
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
@@ -196,16 +192,16 @@ func read(path string, o Options) ([]byte, string, error) {
 		}
 		return fail(KindOther, "cannot open", unwrapPath(err))
 	}
-	defer fh.Close()
+	defer unix.Close(fd)
 	var st unix.Stat_t
-	if err := unix.Fstat(int(fh.Fd()), &st); err != nil {
+	if err := unix.Fstat(fd, &st); err != nil {
 		return fail(KindOther, "cannot stat", err)
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
 		return fail(KindInvalid, "not a regular file ("+typeName(st.Mode)+")", nil)
 	}
 	var sfs unix.Statfs_t
-	if err := unix.Fstatfs(int(fh.Fd()), &sfs); err != nil {
+	if err := unix.Fstatfs(fd, &sfs); err != nil {
 		return fail(KindOther, "cannot statfs", err)
 	}
 	if sfs.Type == unix.PROC_SUPER_MAGIC || sfs.Type == unix.SYSFS_MAGIC {
@@ -218,9 +214,9 @@ func read(path string, o Options) ([]byte, string, error) {
 	if st.Size > max {
 		return fail(KindInvalid, fmt.Sprintf("larger than the %d-byte cap for a %s", max, what), nil)
 	}
-	b, err := io.ReadAll(io.LimitReader(fh, max+1))
+	b, err := readAll(fd, st.Size, max)
 	if err != nil {
-		return fail(KindOther, "cannot read", unwrapPath(err))
+		return fail(KindOther, "cannot read", err)
 	}
 	if int64(len(b)) > max {
 		clear(b)
@@ -229,30 +225,87 @@ func read(path string, o Options) ([]byte, string, error) {
 	return b, real, nil
 }
 
-// openNoSymlinks opens an absolute, already resolved path read-only and
-// non-blocking, refusing a symlink in any component.
-func openNoSymlinks(path string) (*os.File, error) {
+// resolve is path made absolute with every symlink resolved. A path with
+// no symlink on the way is its own real path (made absolute and cleaned),
+// which one openat2 O_PATH with RESOLVE_NO_SYMLINKS proves without opening
+// the file (O_PATH has no effect on a device) and without the per-component
+// lstat and allocations of filepath.EvalSymlinks; any other answer (a
+// symlink, no such file, no openat2) takes EvalSymlinks, which also says
+// why it failed. A broker re-reads every file secret each cycle: this is
+// most of its per-file cost.
+func resolve(path string) (string, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", err
+	}
 	how := unix.OpenHow{
-		Flags:   unix.O_RDONLY | unix.O_NONBLOCK | unix.O_CLOEXEC | unix.O_NOCTTY,
+		Flags:   unix.O_PATH | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS,
+	}
+	if fd, err := unix.Openat2(unix.AT_FDCWD, abs, &how); err == nil {
+		unix.Close(fd)
+		return abs, nil
+	}
+	real, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Abs(real)
+}
+
+// readAll reads the open file whose fstat size is size, at most max bytes
+// (max+1 are asked for, so a file that grew past the cap is seen). One
+// buffer is allocated when the size is right.
+func readAll(fd int, size, max int64) ([]byte, error) {
+	n := min(size, max) + 1
+	if n < 512 {
+		n = 512 // a file that reports no size (it grows as it is read)
+	}
+	b := make([]byte, 0, n)
+	for int64(len(b)) <= max {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)] // grow
+		}
+		m, err := unix.Read(fd, b[len(b):min(int64(cap(b)), max+1)])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			clear(b)
+			return nil, err
+		}
+		if m == 0 {
+			break
+		}
+		b = b[:len(b)+m]
+	}
+	return b, nil
+}
+
+// openNoSymlinks opens an absolute, already resolved path with flags
+// (close-on-exec added), refusing a symlink in any component.
+func openNoSymlinks(path string, flags int) (int, error) {
+	how := unix.OpenHow{
+		Flags:   uint64(flags | unix.O_CLOEXEC),
 		Resolve: unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS,
 	}
 	fd, err := unix.Openat2(unix.AT_FDCWD, path, &how)
 	if errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EPERM) {
 		// No openat2 (old kernel, seccomp profile): refuse a symlink at
 		// the last component, then compare what was opened with path.
-		fd, err = unix.Open(path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC|unix.O_NOCTTY|unix.O_NOFOLLOW, 0)
+		fd, err = unix.Open(path, flags|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
 		if err == nil {
 			got, lerr := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", fd))
 			if lerr == nil && got != path {
 				unix.Close(fd)
-				return nil, unix.ELOOP
+				return -1, unix.ELOOP
 			}
 		}
 	}
 	if err != nil {
-		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
+		return -1, &fs.PathError{Op: "open", Path: path, Err: err}
 	}
-	return os.NewFile(uintptr(fd), path), nil
+	return fd, nil
 }
 
 // typeName says what a file that is not regular is, from its st_mode.

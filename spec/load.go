@@ -28,13 +28,13 @@ import (
 	"github.com/secretbroker/secretbroker/tmpfs"
 )
 
-// AddFlags declares the flags inject and broker share (CONTRACT.md).
+// AddFlags declares the flags inject and broker share (docs/reference.md).
 func AddFlags(f *pflag.FlagSet) {
 	f.String("config", "", "config file (YAML); also INJECT_CONFIG")
 	f.String("dir", DefaultDir, "directory for secret files; must be tmpfs or ramfs")
 	f.String("user", "", "run the app as UID[:GID] or NAME[:GROUP]; owns the files")
 	f.String("policy", "", "policy file (deny by default)")
-	f.Duration("timeout", 30*time.Second, "deadline for resolving every secret")
+	f.Duration("timeout", DefaultTimeout, "deadline for resolving every secret")
 	f.Bool("allow-disk", false, "accept a disk-backed directory")
 	f.Bool("mount", false, "mount a tmpfs on --dir when it is not one")
 	f.Bool("strict", false, "reject unknown config keys instead of warning")
@@ -56,7 +56,7 @@ type fileTemplate struct {
 	Mode   any    `mapstructure:"mode"`
 }
 
-// knownKeys are the top-level keys of CONTRACT.md.
+// knownKeys are the top-level keys (docs/reference.md, "Configuration").
 var knownKeys = map[string]bool{
 	"dir": true, "user": true, "policy": true, "strip_env": true, "env_schemes": true,
 	"secrets": true, "templates": true, "providers": true, "timeout": true,
@@ -70,16 +70,11 @@ var (
 	envNameRE    = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 )
 
-// Load reads the declaration from flags (which must have been declared with
-// AddFlags, plus any others the caller binds), INJECT_* variables, the config
-// file and environment references. It returns *Spec with warnings, or
-// Problems listing everything wrong.
-func Load(flags *pflag.FlagSet) (*Spec, error) {
-	env := environ()
+// settings is the viper that merges the settings in Load's order: a flag
+// the command declares, then INJECT_* from env, then the config file (merged
+// by the caller), then the defaults above.
+func settings(flags *pflag.FlagSet, env []string) *viper.Viper {
 	v := viper.New()
-	v.SetEnvPrefix("INJECT")
-	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_", "-", "_"))
-	v.AutomaticEnv()
 	for _, name := range []string{"config", "dir", "user", "policy", "timeout", "allow-disk", "mount", "strict",
 		"refresh", "max-staleness", "listen", "wipe-on-exit"} {
 		if f := flags.Lookup(name); f != nil {
@@ -87,10 +82,68 @@ func Load(flags *pflag.FlagSet) (*Spec, error) {
 		}
 	}
 	v.SetDefault("dir", DefaultDir)
-	v.SetDefault("timeout", 30*time.Second)
-	v.SetDefault("refresh", 5*time.Minute)
-	v.SetDefault("max_staleness", time.Hour)
-	v.SetDefault("listen", "127.0.0.1:9102")
+	v.SetDefault("timeout", DefaultTimeout)
+	v.SetDefault("refresh", DefaultRefresh)
+	v.SetDefault("max_staleness", DefaultMaxStaleness)
+	v.SetDefault("listen", DefaultListen)
+	fromEnviron(v, flags, env)
+	return v
+}
+
+// fromEnviron gives each top-level key its INJECT_* variable (INJECT_DIR,
+// INJECT_MAX_STALENESS) from env, the loader's one view of the environment,
+// rather than viper reading the process's: a flag the user gave still wins,
+// and a variable beats the config file. An empty variable counts as unset.
+func fromEnviron(v *viper.Viper, flags *pflag.FlagSet, env []string) {
+	vals := map[string]string{}
+	for _, kv := range env {
+		if k, val, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(k, "INJECT_") && val != "" {
+			vals[k] = val
+		}
+	}
+	for key := range knownKeys {
+		val, ok := vals["INJECT_"+strings.ToUpper(key)]
+		if ok && !flagChanged(flags, strings.ReplaceAll(key, "_", "-")) {
+			v.Set(key, val)
+		}
+	}
+	if val, ok := vals["INJECT_CONFIG"]; ok && !flagChanged(flags, "config") {
+		v.Set("config", val)
+	}
+}
+
+// Location is where a running broker delivers (Dir) and answers (Listen).
+type Location struct{ Dir, Listen string }
+
+// LoadLocation reads dir and listen as Load does (flag, INJECT_*, the
+// config file, the default) and nothing else, so that the probes (broker
+// healthcheck, inject wait) find the broker its own declaration describes,
+// even when a secret in it could not be resolved here.
+func LoadLocation(flags *pflag.FlagSet) (Location, error) {
+	v := settings(flags, environ())
+	if cfg := v.GetString("config"); cfg != "" {
+		b, err := os.ReadFile(cfg)
+		if err != nil {
+			return Location{}, fmt.Errorf("config: cannot read %s: %v", cfg, unwrapPath(err))
+		}
+		var m map[string]any
+		if err := yaml.Unmarshal(b, &m); err != nil {
+			return Location{}, fmt.Errorf("config: %s is not valid YAML: %v", cfg, err)
+		}
+		if err := v.MergeConfigMap(m); err != nil {
+			return Location{}, fmt.Errorf("config: %s: %v", cfg, err)
+		}
+	}
+	return Location{Dir: v.GetString("dir"), Listen: v.GetString("listen")}, nil
+}
+
+// Load reads the declaration from flags (which must have been declared with
+// AddFlags, plus any others the caller binds), INJECT_* variables, the config
+// file and environment references. It returns *Spec with warnings, or
+// Problems listing everything wrong.
+func Load(flags *pflag.FlagSet) (*Spec, error) {
+	env := environ()
+	v := settings(flags, env)
 
 	s := &Spec{Environ: env, Providers: map[string]map[string]any{}}
 	var probs Problems
@@ -128,7 +181,7 @@ func Load(flags *pflag.FlagSet) (*Spec, error) {
 
 	s.Dir = v.GetString("dir")
 	// Chosen by the user (flag, INJECT_DIR or the file), not the default.
-	s.DirIsSet = flagChanged(flags, "dir") || v.InConfig("dir") || os.Getenv("INJECT_DIR") != ""
+	s.DirIsSet = flagChanged(flags, "dir") || v.InConfig("dir") || s.Getenv("INJECT_DIR") != ""
 	if !filepath.IsAbs(s.Dir) {
 		probs.add("dir", "%q is not an absolute path", s.Dir)
 	}
@@ -278,7 +331,7 @@ func mapKeys(in any) []string {
 	return out
 }
 
-// parseMode reads "0400" (a string, as CONTRACT.md writes it) or a YAML
+// parseMode reads "0400" (a string, as docs/reference.md writes it) or a YAML
 // integer (0400 unquoted is octal in YAML 1.1 and decodes to 256).
 func parseMode(in any) (fs.FileMode, error) {
 	switch x := in.(type) {

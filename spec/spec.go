@@ -19,8 +19,16 @@ import (
 	"github.com/secretbroker/secretbroker/providers"
 )
 
-// DefaultDir is where secrets go when nothing says otherwise.
-const DefaultDir = "/run/secretbroker"
+// The defaults of the settings, declared once: the flags, Load and the
+// probes (broker healthcheck, inject wait) all take them from here, and
+// docs/reference.md lists them.
+const (
+	DefaultDir          = "/run/secretbroker" // where secrets go when nothing says otherwise
+	DefaultListen       = "127.0.0.1:9102"    // the broker's /healthz, /readyz, /metrics
+	DefaultTimeout      = 30 * time.Second    // resolving every secret
+	DefaultRefresh      = 5 * time.Minute     // the broker re-reads static secrets
+	DefaultMaxStaleness = time.Hour           // unrefreshed this long, /readyz fails
+)
 
 // Spec is a validated declaration.
 type Spec struct {

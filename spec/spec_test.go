@@ -38,16 +38,26 @@ func TestDefaultsAndPrecedence(t *testing.T) {
 	if s.Dir != "/from/file" || !s.DirIsSet || s.Timeout != 10*time.Second {
 		t.Fatalf("file: dir %q set %v timeout %v", s.Dir, s.DirIsSet, s.Timeout)
 	}
-	t.Setenv("INJECT_DIR", "/from/env")
+	// INJECT_* are read from the loader's environment, not the process's.
+	t.Setenv("INJECT_DIR", "/from/process")
 	s, _ = load(t, "dir: /from/file\n", nil)
-	if s.Dir != "/from/env" {
-		t.Fatalf("INJECT_DIR should beat the file: %q", s.Dir)
+	if s.Dir != "/from/file" {
+		t.Fatalf("INJECT_DIR was read past the environment seam: %q", s.Dir)
 	}
-	s, _ = load(t, "dir: /from/file\n", nil, "--dir", "/from/flag")
+	os.Unsetenv("INJECT_DIR")
+	env := []string{"INJECT_DIR=/from/env", "INJECT_MAX_STALENESS=2m"}
+	s, _ = load(t, "dir: /from/file\nmax_staleness: 1m\n", env)
+	if s.Dir != "/from/env" || !s.DirIsSet || s.MaxStaleness != 2*time.Minute {
+		t.Fatalf("INJECT_* should beat the file: dir %q set %v max_staleness %v", s.Dir, s.DirIsSet, s.MaxStaleness)
+	}
+	s, _ = load(t, "dir: /from/file\n", env, "--dir", "/from/flag")
 	if s.Dir != "/from/flag" {
 		t.Fatalf("the flag should beat INJECT_DIR: %q", s.Dir)
 	}
-	os.Unsetenv("INJECT_DIR")
+	s, _ = load(t, "", []string{"INJECT_DIR="})
+	if s.Dir != DefaultDir || s.DirIsSet {
+		t.Fatalf("an empty INJECT_DIR counts as unset: %q set %v", s.Dir, s.DirIsSet)
+	}
 	s, _ = load(t, "", nil)
 	if s.Dir != DefaultDir || s.DirIsSet || s.Timeout != 30*time.Second || len(s.EnvSchemes) != 3 {
 		t.Fatalf("defaults: %+v", s)

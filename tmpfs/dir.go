@@ -29,7 +29,10 @@ type Options struct {
 	Mount     bool               // mount a tmpfs on it when it is not one (--mount)
 	Owner     *identity.Identity // --user: owns the directory (0700) and the files
 	Fallback  bool               // the path is the default, not the user's choice: fall back when it is missing
-	Logger    *slog.Logger
+	// RuntimeDir is $XDG_RUNTIME_DIR as the declaration's environment has
+	// it (spec.Getenv), the first fallback without --user; "" for none.
+	RuntimeDir string
+	Logger     *slog.Logger
 }
 
 // Error is a refused or unwritable directory (exit 73).
@@ -83,6 +86,10 @@ func Open(path string, o Options) (*Dir, error) {
 		log = slog.Default()
 	}
 	path = filepath.Clean(path)
+	if o.Owner != nil && os.Geteuid() != 0 && o.Owner.UID != os.Geteuid() {
+		// Checked before anything is created: only root may chown.
+		return nil, &Error{Path: path, Msg: fmt.Sprintf("giving the directory and files to --user %s needs root (running as uid %d); run as root, or drop --user and run as that user", o.Owner, os.Geteuid())}
+	}
 	created := false
 	fi, err := os.Lstat(path)
 	switch {
@@ -254,7 +261,7 @@ func openFallback(wanted string, o Options, log *slog.Logger) (*Dir, error) {
 		// later run for another. $XDG_RUNTIME_DIR is the invoker's, which
 		// the target user could not enter.
 		uid = o.Owner.UID
-	} else if x := os.Getenv("XDG_RUNTIME_DIR"); x != "" && filepath.IsAbs(x) {
+	} else if x := o.RuntimeDir; x != "" && filepath.IsAbs(x) {
 		cands = append(cands, filepath.Join(x, "secretbroker"))
 	}
 	cands = append(cands, fmt.Sprintf("%s/secretbroker-%d", FallbackRoot, uid))

@@ -135,9 +135,8 @@ func TestMissingExplicitDir(t *testing.T) {
 
 func TestFallback(t *testing.T) {
 	xdg := shmDir(t)
-	t.Setenv("XDG_RUNTIME_DIR", xdg)
 	missing := filepath.Join(t.TempDir(), "missing", "secretbroker")
-	d, err := Open(missing, Options{Fallback: true})
+	d, err := Open(missing, Options{Fallback: true, RuntimeDir: xdg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,8 +150,7 @@ func TestFallback(t *testing.T) {
 	}
 	// A fallback someone else made, or with a loose mode, is refused.
 	os.Chmod(d.Path, 0o755)
-	t.Setenv("XDG_RUNTIME_DIR", xdg)
-	d2, err := Open(missing, Options{Fallback: true})
+	d2, err := Open(missing, Options{Fallback: true, RuntimeDir: xdg})
 	if err == nil && d2.Path == d.Path {
 		t.Fatal("accepted a 0755 fallback")
 	}
@@ -260,7 +258,6 @@ func TestFallbackPerUser(t *testing.T) {
 	old := FallbackRoot
 	FallbackRoot = root
 	t.Cleanup(func() { FallbackRoot = old })
-	t.Setenv("XDG_RUNTIME_DIR", "")
 	missing := filepath.Join(t.TempDir(), "missing", "secretbroker")
 	for _, uid := range []int{1000, 1001, 1000} {
 		d, err := Open(missing, Options{Fallback: true, Owner: &identity.Identity{UID: uid, GID: uid}})
@@ -309,9 +306,8 @@ func TestFallbackOwnedBySomeoneElse(t *testing.T) {
 	planted := filepath.Join(xdg, "secretbroker")
 	os.Mkdir(planted, 0o700)
 	os.Chown(planted, 1000, 1000)
-	t.Setenv("XDG_RUNTIME_DIR", xdg)
 	missing := filepath.Join(t.TempDir(), "missing", "secretbroker")
-	d, err := Open(missing, Options{Fallback: true})
+	d, err := Open(missing, Options{Fallback: true, RuntimeDir: xdg})
 	if err == nil {
 		defer d.Close()
 		if d.Path == planted {

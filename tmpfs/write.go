@@ -8,7 +8,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// CheckName is the file-name rule of CONTRACT.md: [A-Za-z0-9._-], no leading
+// CheckName is the file-name rule of docs/reference.md: [A-Za-z0-9._-], no leading
 // dot, at most 255 bytes. It keeps every file directly inside the directory.
 func CheckName(name string) error {
 	switch {

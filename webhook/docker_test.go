@@ -14,6 +14,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/secretbroker/secretbroker/internal/dockertest"
 )
@@ -26,7 +27,10 @@ import (
 // and dropped capabilities; with refresh, the broker sidecar started first
 // and waited on through /readyz (its startupProbe) before the app starts in
 // the same network namespace. The app reads its secret through *_FILE, and
-// no value is in its environment.
+// no value is in its environment: with the declaration in annotations or in
+// a ConfigMap, with and without the broker. When the app has ended the
+// sidecar is stopped as the kubelet stops native sidecars (a Job's pod
+// completes then), and must exit 0 on SIGTERM.
 func TestRuntimeShape(t *testing.T) {
 	dockertest.Require(t)
 	ctx := t.TempDir()
@@ -52,25 +56,47 @@ func TestRuntimeShape(t *testing.T) {
 	os.WriteFile(filepath.Join(data, "db.yaml"), []byte("password: "+value+"\n"), 0o644)
 	want := fmt.Sprintf("sha256=%x", sha256.Sum256([]byte(value)))
 
+	// The declaration of the config cases, as their ConfigMap holds it.
+	cms := fakeConfigMaps{"apps/app-sb/broker.yaml": "secrets:\n  - {name: db_password, ref: \"file:///data/db.yaml#password\"}\n"}
+
 	for _, tc := range []struct {
 		name    string
 		refresh string
-	}{{"exec", ""}, {"sidecar", "1m"}} {
+		config  bool // the declaration in a ConfigMap, not in secret-NAME annotations
+		job     bool // a Job's pod
+	}{{"exec", "", false, false}, {"sidecar", "1m", false, false}, {"config", "", true, false}, {"config-sidecar", "1m", true, false}, {"job-sidecar", "1m", false, true}} {
 		t.Run(tc.name, func(t *testing.T) {
-			ann := map[string]string{AnnInject: "true", AnnSecretPrefix + "db_password": "file:///data/db.yaml#password"}
+			ann := map[string]string{AnnInject: "true"}
+			if tc.config {
+				ann[AnnConfig] = "app-sb"
+			} else {
+				ann[AnnSecretPrefix+"db_password"] = "file:///data/db.yaml#password"
+			}
 			if tc.refresh != "" {
 				ann[AnnRefresh] = tc.refresh
 			}
 			p := pod(ann, corev1.Container{Name: "app", Image: appImage, Command: []string{"/app", "read", "DB_PASSWORD_FILE"}})
-			ops, err := Mutate(context.Background(), Options{Image: sbImage}, "apps", p)
+			if tc.job {
+				p.Labels = map[string]string{"batch.kubernetes.io/job-name": "report"}
+				p.OwnerReferences = []metav1.OwnerReference{{APIVersion: "batch/v1", Kind: "Job", Name: "report"}}
+			}
+			ops, err := Mutate(context.Background(), Options{Image: sbImage, ConfigMaps: cms}, "apps", p)
 			if err != nil {
 				t.Fatal(err)
 			}
 			m := apply(t, p, ops)
 
-			// The pod's volumes: memory emptyDirs as tmpfs volumes.
+			// The pod's volumes: memory emptyDirs as tmpfs volumes, the
+			// ConfigMap as a read-only directory holding its key.
 			vols := map[string]string{}
 			for _, v := range m.Spec.Volumes {
+				if v.ConfigMap != nil {
+					dir := filepath.Join(t.TempDir(), v.Name)
+					os.MkdirAll(dir, 0o755)
+					os.WriteFile(filepath.Join(dir, DefaultConfigKey), must(cms.ConfigMapKey(context.Background(), "apps", v.ConfigMap.Name, DefaultConfigKey)), 0o644)
+					vols[v.Name] = dir
+					continue
+				}
 				name := fmt.Sprintf("sb-shape-%s-%s-%d", tc.name, v.Name, time.Now().UnixNano())
 				dockertest.MustDocker(t, "volume", "create", "--driver", "local", "--opt", "type=tmpfs", "--opt", "device=tmpfs", "--opt", "o=size=64m,mode=0777", name)
 				t.Cleanup(func() { dockertest.Docker(t, "volume", "rm", "-f", name) })
@@ -82,17 +108,21 @@ func TestRuntimeShape(t *testing.T) {
 			pause := fmt.Sprintf("sb-shape-pause-%d", time.Now().UnixNano())
 			pargs := []string{"run", "-d", "--name", pause}
 			for _, v := range vols {
-				pargs = append(pargs, "-v", v+":/hold/"+v)
+				if !filepath.IsAbs(v) {
+					pargs = append(pargs, "-v", v+":/hold/"+v)
+				}
 			}
 			dockertest.MustDocker(t, append(pargs, "--entrypoint", "/app", appImage, "wait", "0")...)
 			t.Cleanup(func() { dockertest.Docker(t, "rm", "-f", pause) })
 			netns := "container:" + pause
+			var sidecars []string
 			for _, ic := range m.Spec.InitContainers {
 				if ic.RestartPolicy != nil && *ic.RestartPolicy == corev1.ContainerRestartPolicyAlways {
 					name := fmt.Sprintf("sb-shape-broker-%d", time.Now().UnixNano())
 					args := append([]string{"run", "-d", "--name", name, "--network", netns}, dockerArgs(ic, vols, data)...)
 					dockertest.MustDocker(t, args...)
 					t.Cleanup(func() { dockertest.Docker(t, "rm", "-f", name) })
+					sidecars = append(sidecars, name)
 					// The startupProbe: GET /readyz on the probe port, here through
 					// the broker's own healthcheck (no curl in a scratch image).
 					probe := ic.StartupProbe.HTTPGet
@@ -121,6 +151,17 @@ func TestRuntimeShape(t *testing.T) {
 			}
 			if strings.Contains(out, value) {
 				t.Fatal("a secret value reached the output")
+			}
+			// The pod's containers have ended: the kubelet stops its native
+			// sidecars with SIGTERM (then SIGKILL after the grace period),
+			// and a Job's pod completes. The broker must end on SIGTERM
+			// with 0, not linger to be killed (137).
+			for _, name := range sidecars {
+				dockertest.MustDocker(t, "stop", "--time", "10", name)
+				if code := strings.TrimSpace(dockertest.MustDocker(t, "inspect", "--format", "{{.State.ExitCode}}", name)); code != "0" {
+					logs, _ := dockertest.Docker(t, "logs", name)
+					t.Errorf("the broker sidecar exited %s when stopped, want 0:\n%s", code, redact(logs, value))
+				}
 			}
 		})
 	}

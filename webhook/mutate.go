@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/secretbroker/secretbroker/providers"
+	"github.com/secretbroker/secretbroker/spec"
 )
 
 // Names of what the webhook adds to a pod.
@@ -44,7 +45,19 @@ type Options struct {
 	Excluded []string
 	// Images resolves image configs; nil denies pods without a command.
 	Images ImageConfigs
+	// ConfigMaps reads the declaration of a pod that has both
+	// secretbroker.io/config and secretbroker.io/refresh; nil denies such
+	// pods.
+	ConfigMaps ConfigMaps
 }
+
+// ConfigMaps reads one key of a ConfigMap in the pod's namespace.
+type ConfigMaps interface {
+	ConfigMapKey(ctx context.Context, namespace, name, key string) ([]byte, error)
+}
+
+// IsExcluded says whether pods in namespace are admitted unchanged.
+func (o Options) IsExcluded(namespace string) bool { return slices.Contains(o.Excluded, namespace) }
 
 // PatchOp is one RFC 6902 operation.
 type PatchOp struct {
@@ -56,7 +69,7 @@ type PatchOp struct {
 // Mutate returns the JSON patch that injects pod, or nil when the pod is
 // left alone (no opt-in, already injected). An error denies the pod.
 func Mutate(ctx context.Context, o Options, namespace string, pod *corev1.Pod) ([]PatchOp, error) {
-	if slices.Contains(o.Excluded, namespace) {
+	if o.IsExcluded(namespace) {
 		return nil, nil
 	}
 	if pod.Annotations[AnnStatus] == StatusInjected || hasContainer(pod.Spec.InitContainers, InstallContainer) {
@@ -124,8 +137,16 @@ func Mutate(ctx context.Context, o Options, namespace string, pod *corev1.Pod) (
 		VolumeMounts:    []corev1.VolumeMount{{Name: BinVolume, MountPath: BinDir}},
 	}
 	inits := []corev1.Container{install}
-	job := isJob(pod)
+	var appFiles []corev1.EnvVar // with refresh: NAME_FILE for each secret the broker writes
 	if plan.Refresh > 0 {
+		if appFiles, err = brokerFiles(ctx, o, namespace, plan, decl); err != nil {
+			return nil, err
+		}
+		// A native sidecar, also in a Job's pod: once the pod's
+		// containers have ended, the kubelet stops it (SIGTERM, which
+		// the broker obeys at once), so the Job completes. No sentinel
+		// and no --exit-when: those are for a broker run as an ordinary
+		// container (examples/k8s/job.yaml), which no kubelet stops.
 		b := corev1.Container{
 			Name:          BrokerContainer,
 			Image:         o.Image,
@@ -150,14 +171,6 @@ func Mutate(ctx context.Context, o Options, namespace string, pod *corev1.Pod) (
 			Resources:       small(),
 			VolumeMounts:    append([]corev1.VolumeMount{{Name: SecretsVolume, MountPath: volRoot}}, declMounts...),
 		}
-		if job {
-			// A Job's pod completes when its containers end, and the
-			// kubelet then stops its native sidecars. --exit-when also
-			// ends the broker when the sentinel appears in the shared
-			// volume, for whatever writes one (a kubelet that runs the
-			// sidecar as an ordinary container never stops it itself).
-			b.Args = []string{"--exit-when", path.Join(volRoot, ".exit")}
-		}
 		inits = append(inits, b)
 	}
 	p.Spec.InitContainers = append(inits, p.Spec.InitContainers...)
@@ -177,9 +190,7 @@ func Mutate(ctx context.Context, o Options, namespace string, pod *corev1.Pod) (
 			// The broker delivers and refreshes; the app's inject only
 			// relays changes (SIGHUP), fetching nothing itself.
 			wrap = append(wrap, "--dir", plan.Dir, "--supervise", "--watch", plan.Dir, "--reload-signal", "SIGHUP")
-			for _, s := range plan.Secrets {
-				c.Env = append(c.Env, corev1.EnvVar{Name: s.Env + "_FILE", Value: path.Join(plan.Dir, s.Name)})
-			}
+			c.Env = append(c.Env, appFiles...)
 			mounts = append(mounts, corev1.VolumeMount{Name: SecretsVolume, MountPath: volRoot, ReadOnly: true})
 		} else {
 			c.Env = append(c.Env, decl...)
@@ -201,6 +212,56 @@ func Mutate(ctx context.Context, o Options, namespace string, pod *corev1.Pod) (
 		{Op: "add", Path: "/spec/initContainers", Value: p.Spec.InitContainers},
 		{Op: "add", Path: "/spec/containers", Value: p.Spec.Containers},
 	}, nil
+}
+
+// brokerFiles returns the NAME_FILE variables of the app's containers when
+// the broker sidecar delivers: the app's inject fetches nothing, so it
+// cannot name the files itself, and the webhook must name them as the
+// broker's declaration will (spec.DeclaredSecrets, the broker's own rules):
+// the secret-NAME references in decl, and with secretbroker.io/config the
+// secrets of the ConfigMap's declaration, read now. The variables are fixed
+// when the pod is admitted, as any container environment is; a ConfigMap
+// that later names other secrets takes effect for new pods (a rollout).
+func brokerFiles(ctx context.Context, o Options, namespace string, plan *Plan, decl []corev1.EnvVar) ([]corev1.EnvVar, error) {
+	var refs, schemes []string
+	for _, e := range decl {
+		switch {
+		case e.Name == "INJECT_ENV_SCHEMES":
+			schemes = strings.Split(e.Value, ",")
+		case !strings.HasPrefix(e.Name, "INJECT_"):
+			refs = append(refs, e.Name+"="+e.Value)
+		}
+	}
+	var file []byte
+	where := ""
+	if plan.ConfigMap != "" {
+		where = fmt.Sprintf("%s: ConfigMap %s/%s key %s", AnnConfig, namespace, plan.ConfigMap, plan.ConfigKey)
+		if o.ConfigMaps == nil {
+			return nil, fmt.Errorf("secretbroker: %s with %s: this webhook reads no ConfigMaps, so it cannot give the app the NAME_FILE variables of the broker's secrets", AnnConfig, AnnRefresh)
+		}
+		var err error
+		if file, err = o.ConfigMaps.ConfigMapKey(ctx, namespace, plan.ConfigMap, plan.ConfigKey); err != nil {
+			return nil, fmt.Errorf("secretbroker: %s could not be read (with %s the webhook names the app's NAME_FILE variables from it): %w", where, AnnRefresh, err)
+		}
+	}
+	secrets, err := spec.DeclaredSecrets(file, refs, schemes)
+	if err != nil {
+		if where == "" {
+			where = AnnSecretPrefix + "NAME"
+		}
+		flat := strings.ReplaceAll(strings.Replace(err.Error(), ":\n  ", ": ", 1), "\n  ", "; ")
+		return nil, &InvalidError{[]string{where + ": " + flat}}
+	}
+	var env []corev1.EnvVar
+	for _, s := range secrets {
+		if s.ExposeAs != "" {
+			return nil, &InvalidError{[]string{fmt.Sprintf("%s: %s asks for expose_as, which a broker sidecar (%s) cannot honour: the app's environment is fixed when it starts and its inject holds no value", where, s.Where, AnnRefresh)}}
+		}
+		if s.EnvVar != "" {
+			env = append(env, corev1.EnvVar{Name: s.EnvVar, Value: path.Join(plan.Dir, s.Name)})
+		}
+	}
+	return env, nil
 }
 
 // entrypoint returns the container's full command line, split as
@@ -231,16 +292,6 @@ func entrypoint(ctx context.Context, o Options, ns string, pod *corev1.Pod, c *c
 		return cmd[:1], cmd[1:], nil
 	}
 	return ep, cmd, nil
-}
-
-func isJob(pod *corev1.Pod) bool {
-	for _, o := range pod.OwnerReferences {
-		if o.Kind == "Job" && strings.HasPrefix(o.APIVersion, "batch/") {
-			return true
-		}
-	}
-	_, ok := pod.Labels["batch.kubernetes.io/job-name"]
-	return ok
 }
 
 func hasContainer(cs []corev1.Container, name string) bool {

@@ -36,7 +36,7 @@ type Server struct {
 func NewServer(o Options, log *slog.Logger) *Server {
 	s := &Server{Options: o, Log: log, reg: prometheus.NewRegistry()}
 	s.total = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "secretbroker_webhook_admissions_total", Help: "Admission reviews by result (mutated, unchanged, denied, error).",
+		Name: "secretbroker_webhook_admissions_total", Help: "Admission reviews by result (mutated, unchanged, excluded, denied, error).",
 	}, []string{"result"})
 	s.duration = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name: "secretbroker_webhook_admission_duration_seconds", Help: "Time to answer an admission review.",
@@ -79,7 +79,10 @@ func (s *Server) mutate(w http.ResponseWriter, r *http.Request) {
 	resp := &admissionv1.AdmissionResponse{UID: req.UID, Allowed: true}
 	result := "unchanged"
 	log := s.Log.With("uid", req.UID, "namespace", req.Namespace, "name", podName(req), "operation", req.Operation)
-	if req.Kind.Kind == "Pod" && req.Kind.Group == "" && req.SubResource == "" {
+	if s.Options.IsExcluded(req.Namespace) {
+		// Whatever the configuration's namespaceSelector let through.
+		result = "excluded"
+	} else if req.Kind.Kind == "Pod" && req.Kind.Group == "" && req.SubResource == "" {
 		var pod corev1.Pod
 		if err := json.Unmarshal(req.Object.Raw, &pod); err != nil {
 			resp.Allowed, result = false, "error"

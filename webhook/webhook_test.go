@@ -204,7 +204,7 @@ func TestServer(t *testing.T) {
 		}
 		b := new(bytes.Buffer)
 		b.ReadFrom(resp.Body)
-		if p == "/metrics" && !strings.Contains(b.String(), `secretbroker_webhook_admissions_total{result="denied"} 1`) {
+		if p == "/metrics" && (!strings.Contains(b.String(), `secretbroker_webhook_admissions_total{result="denied"} 1`) || !strings.Contains(b.String(), `secretbroker_webhook_admissions_total{result="excluded"} 1`)) {
 			t.Errorf("metrics:\n%s", b)
 		}
 	}
@@ -253,5 +253,88 @@ func TestCertReload(t *testing.T) {
 	os.Remove(c.KeyFile)
 	if got := cn(); got != "two" {
 		t.Errorf("with the key gone, served %q (want the last good pair)", got)
+	}
+}
+
+type fakeConfigMaps map[string]string // "ns/name/key" -> data
+
+func (f fakeConfigMaps) ConfigMapKey(_ context.Context, ns, name, key string) ([]byte, error) {
+	v, ok := f[ns+"/"+name+"/"+key]
+	if !ok {
+		return nil, errors.New(`configmaps "` + name + `" not found`)
+	}
+	return []byte(v), nil
+}
+
+func envOf(c corev1.Container) map[string]string {
+	m := map[string]string{}
+	for _, e := range c.Env {
+		m[e.Name] = e.Value
+	}
+	return m
+}
+
+// With config and refresh the broker holds the declaration and the app's
+// inject fetches nothing: the webhook names the app's NAME_FILE variables
+// from the ConfigMap, as the broker's declaration will.
+func TestMutateConfigWithRefresh(t *testing.T) {
+	cms := fakeConfigMaps{"apps/app-sb/broker.yaml": "secrets:\n  - {name: db_password, ref: \"vault://secret/app#db\"}\n  - {name: tls, ref: \"vault://secret/app#tls\", env: TLS_KEY_PATH}\n  - {name: quiet, ref: \"vault://secret/app#q\", env: \"\"}\n"}
+	o := Options{Image: "sb:1", ConfigMaps: cms}
+	ann := map[string]string{AnnInject: "true", AnnConfig: "app-sb", AnnRefresh: "1m", AnnSecretPrefix + "api_key": "aws-sm://prod/api#key"}
+	p := pod(ann, corev1.Container{Name: "app", Command: []string{"/app"}})
+	m := apply(t, p, must(Mutate(context.Background(), o, "apps", p)))
+	app := envOf(m.Spec.Containers[0])
+	want := map[string]string{
+		"DB_PASSWORD_FILE": DefaultDir + "/db_password",
+		"TLS_KEY_PATH":     DefaultDir + "/tls",
+		"API_KEY_FILE":     DefaultDir + "/api_key",
+	}
+	if len(app) != len(want) {
+		t.Errorf("app env = %v, want %v", app, want)
+	}
+	for k, v := range want {
+		if app[k] != v {
+			t.Errorf("app %s = %q, want %q (env %v)", k, app[k], v, app)
+		}
+	}
+	b := m.Spec.InitContainers[1]
+	if env := envOf(b); env["INJECT_CONFIG"] != ConfigDir+"/"+DefaultConfigKey || env["API_KEY"] != "aws-sm://prod/api#key" {
+		t.Errorf("broker env = %v", env)
+	}
+
+	// Every way it cannot be done denies the pod, naming the ConfigMap.
+	for _, tc := range []struct {
+		name string
+		o    Options
+		data string
+		want string
+	}{
+		{"no reader", Options{Image: "sb:1"}, "", "this webhook reads no ConfigMaps"},
+		{"missing", Options{Image: "sb:1", ConfigMaps: fakeConfigMaps{}}, "", `ConfigMap apps/app-sb key broker.yaml could not be read (with secretbroker.io/refresh the webhook names the app's NAME_FILE variables from it): configmaps "app-sb" not found`},
+		{"invalid", o, "secrets:\n  - {name: x, ref: \"valut://a\"}\n", "ConfigMap apps/app-sb key broker.yaml: the declaration has 1 problem(s): secrets[0].ref"},
+		{"collision", o, "secrets:\n  - {name: api_key, ref: \"vault://a#b\"}\n", `secret file "api_key" is also declared`},
+		{"expose_as", o, "secrets:\n  - {name: x, ref: \"vault://a#b\", expose_as: X}\n", "secrets[0] asks for expose_as, which a broker sidecar"},
+	} {
+		oo := tc.o
+		if tc.data != "" {
+			oo.ConfigMaps = fakeConfigMaps{"apps/app-sb/broker.yaml": tc.data}
+		}
+		_, err := Mutate(context.Background(), oo, "apps", p)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: err = %v, want %q", tc.name, err, tc.want)
+		}
+	}
+}
+
+// A Job's pod gets the same native sidecar as any other: the kubelet stops
+// it when the Job's containers end, so nothing needs --exit-when.
+func TestMutateJobPod(t *testing.T) {
+	p := pod(map[string]string{AnnInject: "true", AnnSecretPrefix + "db": "vault://a/b", AnnRefresh: "1m"}, corev1.Container{Name: "job", Command: []string{"/job"}})
+	p.Labels = map[string]string{"batch.kubernetes.io/job-name": "report"}
+	p.OwnerReferences = []metav1.OwnerReference{{APIVersion: "batch/v1", Kind: "Job", Name: "report"}}
+	m := apply(t, p, must(Mutate(context.Background(), Options{Image: "sb:1"}, "apps", p)))
+	b := m.Spec.InitContainers[1]
+	if b.RestartPolicy == nil || *b.RestartPolicy != corev1.ContainerRestartPolicyAlways || len(b.Args) != 0 {
+		t.Errorf("job broker: restartPolicy %v args %q", b.RestartPolicy, b.Args)
 	}
 }

@@ -46,7 +46,9 @@ its certificate when the files change, and logs JSON to stderr.
 
 Pods in kube-system and in --namespace (its own) are never changed. A pod
 with no command has its image's ENTRYPOINT and CMD read from the registry,
-with the pod's imagePullSecrets and then the webhook's own credentials.`,
+with the pod's imagePullSecrets and then the webhook's own credentials. A pod
+with both secretbroker.io/config and secretbroker.io/refresh has its
+ConfigMap read, to name the app's NAME_FILE variables.`,
 		Example: `  broker webhook --listen :8443 --tls-cert /tls/tls.crt --tls-key /tls/tls.key --image ghcr.io/secretbroker/secretbroker:0.1.0
   broker webhook gen-certs --service secretbroker-webhook --namespace secretbroker --out certs/`,
 		Args: cobra.NoArgs,
@@ -59,20 +61,25 @@ with the pod's imagePullSecrets and then the webhook's own credentials.`,
 				return err
 			}
 			reg := &webhook.Registry{Timeout: 5 * time.Second}
-			if !noPullSecrets {
-				if rc, err := rest.InClusterConfig(); err == nil {
-					if reg.Client, err = kubernetes.NewForConfig(rc); err != nil {
-						return err
-					}
-				} else {
-					log.Warn("not in a cluster: imagePullSecrets will not be read", "error", err.Error())
+			o := webhook.Options{Image: image, Images: reg}
+			if rc, err := rest.InClusterConfig(); err == nil {
+				client, err := kubernetes.NewForConfig(rc)
+				if err != nil {
+					return err
 				}
+				o.ConfigMaps = webhook.KubeConfigMaps{Client: client}
+				if !noPullSecrets {
+					reg.Client = client
+				}
+			} else {
+				log.Warn("not in a cluster: imagePullSecrets and ConfigMaps will not be read", "error", err.Error())
 			}
 			excluded := append([]string{"kube-system"}, exclude...)
 			if namespace != "" {
 				excluded = append(excluded, namespace)
 			}
-			srv := webhook.NewServer(webhook.Options{Image: image, Excluded: excluded, Images: reg}, log)
+			o.Excluded = excluded
+			srv := webhook.NewServer(o, log)
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 			defer stop()
 			log.Info("serving", "listen", listen, "image", image, "excluded", strings.Join(excluded, ","))

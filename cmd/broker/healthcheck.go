@@ -12,11 +12,11 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/secretbroker/secretbroker/broker"
 	"github.com/secretbroker/secretbroker/internal/cli"
 	"github.com/secretbroker/secretbroker/spec"
+	"github.com/secretbroker/secretbroker/tmpfs"
 )
 
 // newHealthcheckCommand is the probe for Docker HEALTHCHECK and Kubernetes
@@ -24,29 +24,25 @@ import (
 // broker's --listen address, or (with --dir, or when the broker serves no
 // HTTP) look for DIR/.ready.
 func newHealthcheckCommand() *cobra.Command {
-	var listen, dir, config string
 	var timeout time.Duration
 	c := &cobra.Command{
 		Use:   "healthcheck",
-		Short: "Exit 0 when the running broker is ready (GET /readyz on --listen, or DIR/.ready with --dir)",
+		Short: "Exit 0 when the running broker is ready (GET /readyz on --listen, or DIR/" + tmpfs.ReadyMarker + " with --dir)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			file := settings(config)
-			if !cmd.Flags().Changed("listen") {
-				listen = pick(os.Getenv("INJECT_LISTEN"), file.Listen, "127.0.0.1:9102")
+			// The same order as the broker's own: flag, INJECT_*, config file.
+			loc, err := spec.LoadLocation(cmd.Flags())
+			if err != nil {
+				return cli.Exit(cli.ExitUsage, err)
 			}
-			useDir := cmd.Flags().Changed("dir") || listen == "off" || listen == ""
-			if !cmd.Flags().Changed("dir") {
-				dir = pick(os.Getenv("INJECT_DIR"), file.Dir, spec.DefaultDir)
-			}
-			if useDir {
-				if _, err := os.Stat(filepath.Join(dir, broker.ReadyMarker)); err != nil {
-					return cli.Exit(1, fmt.Errorf("not ready: %s has no %s yet", dir, broker.ReadyMarker))
+			if cmd.Flags().Changed("dir") || loc.Listen == "off" || loc.Listen == "" {
+				if _, err := os.Stat(filepath.Join(loc.Dir, tmpfs.ReadyMarker)); err != nil {
+					return cli.Exit(1, fmt.Errorf("not ready: %s has no %s yet", loc.Dir, tmpfs.ReadyMarker))
 				}
 				fmt.Fprintln(cmd.OutOrStdout(), "ready")
 				return nil
 			}
-			body, code, err := getReadyz(listen, timeout)
+			body, code, err := getReadyz(loc.Listen, timeout)
 			if err != nil {
 				return cli.Exit(1, fmt.Errorf("not ready: %v", err))
 			}
@@ -57,36 +53,11 @@ func newHealthcheckCommand() *cobra.Command {
 			return nil
 		},
 	}
-	c.Flags().StringVar(&listen, "listen", "127.0.0.1:9102", "the broker's --listen address (host:port or unix socket path); also INJECT_LISTEN")
-	c.Flags().StringVar(&dir, "dir", spec.DefaultDir, "check DIR/.ready instead of asking over HTTP; also INJECT_DIR")
-	c.Flags().StringVar(&config, "config", os.Getenv("INJECT_CONFIG"), "config file to read listen: and dir: from; also INJECT_CONFIG")
+	c.Flags().String("listen", spec.DefaultListen, "the broker's --listen address (host:port or unix socket path); also INJECT_LISTEN")
+	c.Flags().String("dir", spec.DefaultDir, "check DIR/"+tmpfs.ReadyMarker+" instead of asking over HTTP; also INJECT_DIR")
+	c.Flags().String("config", "", "config file to read listen: and dir: from; also INJECT_CONFIG")
 	c.Flags().DurationVar(&timeout, "timeout", 3*time.Second, "how long to wait for the answer")
 	return c
-}
-
-type fileSettings struct {
-	Listen string `yaml:"listen"`
-	Dir    string `yaml:"dir"`
-}
-
-func settings(config string) fileSettings {
-	var s fileSettings
-	if config == "" {
-		return s
-	}
-	if b, err := os.ReadFile(config); err == nil {
-		_ = yaml.Unmarshal(b, &s)
-	}
-	return s
-}
-
-func pick(vals ...string) string {
-	for _, v := range vals {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
 }
 
 func getReadyz(listen string, timeout time.Duration) (string, int, error) {

@@ -8,7 +8,6 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"syscall"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -41,11 +40,11 @@ func newRunCommand() *cobra.Command {
 	spec.AddFlags(f)
 	cli.AddLogFlags(f)
 	f.BoolVar(&once, "once", false, "resolve and write once, then exit (init container)")
-	f.String("listen", "127.0.0.1:9102", "address (host:port, or a unix socket path) for /healthz, /readyz and /metrics; \"off\" for none")
+	f.String("listen", spec.DefaultListen, "address (host:port, or a unix socket path) for /healthz, /readyz and /metrics; \"off\" for none")
 	f.Bool("wipe-on-exit", false, "on SIGTERM overwrite and remove every file written (default: leave them for the app)")
 	f.StringVar(&exitWhen, "exit-when", "", "exit when this file appears (for Jobs without native sidecars)")
-	f.Duration("refresh", 5*time.Minute, "how often static secrets are re-read (with jitter)")
-	f.Duration("max-staleness", time.Hour, "how long a secret may go unrefreshed before /readyz fails")
+	f.Duration("refresh", spec.DefaultRefresh, "how often static secrets are re-read (with jitter)")
+	f.Duration("max-staleness", spec.DefaultMaxStaleness, "how long a secret may go unrefreshed before /readyz fails")
 	return c
 }
 
@@ -68,6 +67,11 @@ func run(cmd *cobra.Command, once bool, exitWhen string) error {
 	s.Logger = log
 	for _, w := range s.Warnings {
 		log.Warn(w)
+	}
+	if len(s.Secrets) == 0 && len(s.Templates) == 0 {
+		// A sidecar with nothing to deliver would report ready forever and
+		// hide the mistake (a wrong --config, a misspelt secrets: key).
+		return cli.Exit(cli.ExitUsage, errors.New("no secrets declared (none in --config, no INJECT_* variable, no reference in the environment): the broker would have nothing to deliver"))
 	}
 	if once && exitWhen != "" {
 		return cli.Exit(cli.ExitUsage, errors.New("--exit-when has no meaning with --once"))

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -32,15 +33,16 @@ func newCheckCommand() *cobra.Command {
 			// Release what providers hold alive (a Vault login token,
 			// dynamic-secret leases): check delivers nothing that needs them.
 			defer r.Release()
-			outcomes, err := r.Check(context.Background())
+			rep, err := r.Deliver(context.Background(), pipeline.Delivery{Mode: pipeline.Check})
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			for _, o := range outcomes {
+			for _, o := range rep.Outcomes {
 				sec := o.Secret
 				switch {
 				case o.Skipped:
 					fmt.Fprintf(tw, "skip\t%s\t%s\toptional, not found\n", sec.Name, sec.Ref.Raw)
 				case o.Err != nil:
-					msg := o.Err.Error()
+					// The REFERENCE column already names it: no "REF: " again.
+					msg := strings.TrimPrefix(o.Err.Error(), sec.Ref.Raw+": ")
 					if d, ok := o.Err.(policy.Denied); ok && len(d) == 1 {
 						msg = d[0].String() // one line in the table
 					}

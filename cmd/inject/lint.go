@@ -58,11 +58,13 @@ func knownSecrets(ctx context.Context, specPath string) ([]lintcmd.KnownSecret, 
 	// Release what the providers logged in for (a Vault token, leases)
 	// whether or not the fetch succeeds: lint delivers nothing that needs it.
 	defer r.Release()
-	if err := r.Fetch(ctx); err != nil {
+	// Inject's all-or-nothing resolution, with no directory: nothing written.
+	rep, err := r.Deliver(ctx, pipeline.Delivery{Mode: pipeline.Inject})
+	if err != nil {
 		return nil, fmt.Errorf("--known-secrets %s: %w", specPath, err)
 	}
 	var out []lintcmd.KnownSecret
-	for _, o := range r.Outcomes {
+	for _, o := range rep.Outcomes {
 		if !o.Skipped {
 			out = append(out, lintcmd.KnownSecret{Name: o.Secret.Name, Value: o.Got.Value.Reveal()})
 		}

@@ -146,6 +146,9 @@ func (o *runOptions) run(cmd *cobra.Command, args []string) error {
 		printPlan(cmd.OutOrStdout(), r, s)
 		return nil
 	}
+	if err := process.CheckDrop(s.User); err != nil {
+		return cli.Exit(cli.ExitUsage, err)
+	}
 	d, err := r.OpenDir()
 	if err != nil {
 		return err
@@ -173,14 +176,12 @@ func (o *runOptions) run(cmd *cobra.Command, args []string) error {
 		}
 		return nil
 	}
-	if err := r.Fetch(ctx); err != nil {
+	_, err = r.Deliver(ctx, pipeline.Delivery{Mode: pipeline.Inject, Dir: d})
+	defer r.WipeValues()
+	if err != nil {
 		if ierr := interrupted(); ierr != nil {
 			return ierr
 		}
-		return err
-	}
-	defer r.WipeValues()
-	if err := r.Write(d); err != nil {
 		return err
 	}
 	env, err := r.AppEnv(d)

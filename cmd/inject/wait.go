@@ -14,23 +14,23 @@ import (
 )
 
 // newWaitCommand blocks until the broker's first delivery: DIR/.ready
-// exists. It exits 75 when --timeout passes first.
+// exists. It exits 75 when --timeout passes first. The directory is read as
+// the broker reads it (--dir, INJECT_DIR, the config file's dir:).
 func newWaitCommand() *cobra.Command {
-	var dir string
 	var timeout time.Duration
 	c := &cobra.Command{
 		Use:   "wait",
-		Short: "Block until the broker's first delivery (DIR/.ready); exit 75 on timeout",
+		Short: "Block until the broker's first delivery (DIR/" + tmpfs.ReadyMarker + "); exit 75 on timeout",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if !cmd.Flags().Changed("dir") {
-				if d := os.Getenv("INJECT_DIR"); d != "" {
-					dir = d
-				}
-			}
 			if timeout <= 0 {
 				return cli.Exit(cli.ExitUsage, fmt.Errorf("--timeout must be positive"))
 			}
+			loc, err := spec.LoadLocation(cmd.Flags())
+			if err != nil {
+				return cli.Exit(cli.ExitUsage, err)
+			}
+			dir := loc.Dir
 			marker := filepath.Join(dir, tmpfs.ReadyMarker)
 			deadline := time.Now().Add(timeout)
 			for {
@@ -44,7 +44,8 @@ func newWaitCommand() *cobra.Command {
 			}
 		},
 	}
-	c.Flags().StringVar(&dir, "dir", spec.DefaultDir, "the directory the broker writes; also INJECT_DIR")
+	c.Flags().String("dir", spec.DefaultDir, "the directory the broker writes; also INJECT_DIR")
+	c.Flags().String("config", "", "config file to read dir: from; also INJECT_CONFIG")
 	c.Flags().DurationVar(&timeout, "timeout", 5*time.Minute, "how long to wait")
 	return c
 }

@@ -31,7 +31,7 @@ import (
 	"github.com/secretbroker/secretbroker/lint/walk"
 )
 
-// Exit codes (CONTRACT.md).
+// Exit codes (docs/reference.md, "inject lint").
 const (
 	ExitClean      = 0
 	ExitFindings   = 1
@@ -84,7 +84,7 @@ var Version = "dev"
 
 type options struct {
 	format, output, failOn, baseline, config, knownSecrets string
-	writeBaseline, gitStaged, suggestIgnore                bool
+	writeBaseline, gitStaged, suggestIgnore, quiet         bool
 	maxDepth                                               int
 	maxZipMiB, maxExpandFileMiB, maxExpandScanMiB          int64
 	jobs                                                   int
@@ -135,6 +135,7 @@ completed (corrupt layer, unreadable target, content skipped), 64 usage.`,
 	f.Int64Var(&o.maxExpandFileMiB, "max-expand-file", walk.DefaultLimits.MaxFileExpandBytes>>20, "most bytes (MiB) decompressed from one top-level file (nested archives together)")
 	f.Int64Var(&o.maxExpandScanMiB, "max-expand-scan", walk.DefaultLimits.MaxScanExpandBytes>>20, "most bytes (MiB) decompressed from nested archives in the whole scan")
 	f.IntVar(&o.jobs, "jobs", 0, "layers read in parallel (default: number of CPUs)")
+	f.BoolVarP(&o.quiet, "quiet", "q", false, "no progress line on a terminal (none is drawn when stderr is not a terminal)")
 	return cmd
 }
 
@@ -208,6 +209,12 @@ func run(ctx context.Context, cmd *cobra.Command, o options, targets []string) e
 	if o.jobs > 0 {
 		s.Workers = o.jobs
 	}
+	stopProgress := func() {}
+	if !o.quiet && isTerminal(cmd.ErrOrStderr()) {
+		s.Progress = new(scan.Progress)
+		stopProgress = startProgress(cmd.ErrOrStderr(), s.Progress, progressDelay)
+		defer stopProgress()
+	}
 	var suggestions []string
 	if o.gitStaged {
 		if err := inGitWorkTree(ctx); err != nil {
@@ -240,6 +247,7 @@ func run(ctx context.Context, cmd *cobra.Command, o options, targets []string) e
 			tg.Close()
 		}
 	}
+	stopProgress() // before anything else is written to the terminal
 	res := s.Result()
 
 	if o.writeBaseline {

@@ -31,7 +31,10 @@ type Engine struct {
 	byPattern [][]*Rule // AC pattern id -> rules with that keyword
 	fileRules []*Rule   // rules restricted to file names
 	files     fileIndex // the same, indexed by name
-	maxKW     int
+	maxKW     int       // longest automaton pattern, encoded spellings included
+	// encoded[id] lists the encodings an AC pattern is a spelling of an
+	// anchor in (see encoded.go); nil for plain keywords.
+	encoded [][]encodedPattern
 }
 
 var (
@@ -60,6 +63,18 @@ func New(rs []*Rule) (*Engine, error) {
 	e := &Engine{rules: rs}
 	index := map[string]int{}
 	var pats []string
+	// intern returns the automaton pattern id of v, adding it if new.
+	intern := func(v string) int {
+		id, ok := index[v]
+		if !ok {
+			id = len(pats)
+			index[v] = id
+			pats = append(pats, v)
+			e.byPattern = append(e.byPattern, nil)
+			e.encoded = append(e.encoded, nil)
+		}
+		return id
+	}
 	for i, r := range rs {
 		r.idx = i
 		if len(r.Files) > 0 {
@@ -71,24 +86,25 @@ func New(rs []*Rule) (*Engine, error) {
 		}
 		for _, kw := range r.Keywords {
 			for _, v := range spellings(kw) {
-				id, ok := index[v]
-				if !ok {
-					id = len(pats)
-					index[v] = id
-					pats = append(pats, v)
-					e.byPattern = append(e.byPattern, nil)
-				}
+				id := intern(v)
 				if !containsRule(e.byPattern[id], r) {
 					e.byPattern[id] = append(e.byPattern[id], r)
-				}
-				if len(v) > e.maxKW {
-					e.maxKW = len(v)
 				}
 			}
 		}
 	}
 	if len(pats) == 0 {
 		return nil, errors.New("rules: no keywords")
+	}
+	for _, a := range encodedAnchors(rs) {
+		ps, info := encodedSpellings(a)
+		for i, v := range ps {
+			id := intern(v)
+			e.encoded[id] = append(e.encoded[id], info[i])
+		}
+	}
+	for _, v := range pats {
+		e.maxKW = max(e.maxKW, len(v))
 	}
 	e.files = newFileIndex(e.fileRules)
 	ac, err := ahocorasick.NewBuilder().AddStrings(pats).Build()
@@ -174,6 +190,13 @@ type Scanner struct {
 	// catalogue and apiDoc describe the stream being scanned: a message
 	// catalogue (*_xx[_YY].properties), an OpenAPI/Swagger document.
 	catalogue, apiDoc bool
+	// depth is how many encodings deep this scanner reads (0 for a file);
+	// sub scans the decoded blocks, dec holds them, and encDone is the
+	// stream offset up to which each encoding's blocks are decoded.
+	depth   int
+	sub     *Scanner
+	dec     []byte
+	encDone [encUTF16 + 1]int64
 }
 
 type seenKey struct {
@@ -192,10 +215,15 @@ func (s *Scanner) Scan(r io.Reader, name string, emit func(Match)) error {
 	clear(s.seen)
 	pathRules := s.e.files.match(name, false)
 	s.catalogue, s.apiDoc = IsMessageCatalogue(name), false
+	s.encDone = [encUTF16 + 1]int64{}
 	buf := s.buf[:0]
 	var base int64 // stream offset of buf[0]
 	var done int64 // stream offset up to which keyword hits are handled
 	lines := 1     // line number at buf[0]
+	// scanFrom is where the automaton starts in buf: the bytes before it
+	// (the kept look-behind and look-ahead of the previous chunk) were
+	// searched already, and a keyword starting there was handled then.
+	scanFrom := 0
 	eof := false
 	for !eof {
 		// Fill the buffer.
@@ -230,7 +258,10 @@ func (s *Scanner) Scan(r io.Reader, name string, emit func(Match)) error {
 		for i := range s.covered {
 			s.covered[i] = -1
 		}
-		for _, m := range s.e.ac.FindAllOverlapping(buf) {
+		// A keyword that starts before cut ends before cut+maxKW.
+		for _, m := range s.e.ac.FindAllOverlapping(buf[scanFrom:min(len(buf), cut+s.e.maxKW)]) {
+			m.Start += scanFrom
+			m.End += scanFrom
 			abs := base + int64(m.Start)
 			if abs < done || m.Start >= cut {
 				continue
@@ -240,6 +271,13 @@ func (s *Scanner) Scan(r io.Reader, name string, emit func(Match)) error {
 			lineLo := max(0, m.Start-lookBehind)
 			if nl := bytes.LastIndexByte(buf[lineLo:m.Start], '\n'); nl >= 0 {
 				lineLo += nl + 1
+			}
+			if enc := s.e.encoded[m.PatternID]; enc != nil && s.depth < maxDecodeDepth {
+				for _, p := range enc {
+					if abs >= s.encDone[p.enc] {
+						s.encDone[p.enc] = s.scanEncoded(p, buf, m.Start, base, lines, name, emit)
+					}
+				}
 			}
 			hi := min(len(buf), m.End+lookAhead)
 			for _, ru := range s.e.byPattern[m.PatternID] {
@@ -275,6 +313,7 @@ func (s *Scanner) Scan(r io.Reader, name string, emit func(Match)) error {
 		n := copy(buf, buf[keep:])
 		buf = buf[:n]
 		base += int64(keep)
+		scanFrom = cut - keep
 		if eof {
 			break
 		}

@@ -114,11 +114,21 @@ func TestDetect(t *testing.T) {
 func TestChunkBoundary(t *testing.T) {
 	e := engine(t)
 	tok := testsecret.GitHubPAT()
-	for _, at := range []int{1<<20 - 70000, 1<<20 - 65536 - 10, 1<<20 - 3, 3 << 20} {
+	ats := []int{1<<20 - 70000, 1<<20 - 65536 - 10, 1<<20 - 3, 3 << 20}
+	// Where each chunk's search stops (chunk + look-behind into the
+	// stream, then one chunk further each time): a keyword across it is
+	// found once, by one chunk or the next.
+	for _, cut := range []int{1<<20 + 1<<10, 2<<20 + 1<<10} {
+		for d := -6; d <= 2; d++ {
+			ats = append(ats, cut+d)
+		}
+	}
+	for _, at := range ats {
 		data := bytes.Repeat([]byte{'a'}, at)
 		data = append(data, ' ')
 		data = append(data, tok...)
-		data = append(data, " end"...)
+		data = append(data, " end "...)
+		data = append(data, bytes.Repeat([]byte{'b'}, 200<<10)...) // so that the stream goes on past the cut
 		var got []rules.Match
 		err := e.NewScanner().Scan(bytes.NewReader(data), "x", func(m rules.Match) { got = append(got, m) })
 		if err != nil {

@@ -33,6 +33,14 @@ func (s *Scanner) FS(ctx context.Context, target, root string, only func(rel str
 		}
 		defer f.Close()
 		s.File(w, target, filepath.ToSlash(rel), f)
+		if s.Progress != nil {
+			// Counted after the file: the walker needs the *os.File
+			// itself (zips are read in place).
+			s.Progress.Files.Add(1)
+			if st, err := f.Stat(); err == nil {
+				s.Progress.Bytes.Add(st.Size())
+			}
+		}
 	}
 	if !st.IsDir() {
 		scanFile(root, filepath.Base(root))

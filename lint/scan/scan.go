@@ -156,6 +156,8 @@ type Scanner struct {
 	Workers int
 	// Known names the rules made from --known-secrets values, by rule id.
 	Known map[string]string
+	// Progress, when set, counts layers, files and bytes as they are read.
+	Progress *Progress
 
 	mu  sync.Mutex
 	res *Result
@@ -454,6 +456,15 @@ func (s *Scanner) Target(ctx context.Context, t *source.Target) {
 			}
 		}
 	}
+	if p := s.Progress; p != nil {
+		p.Layers.Add(int64(len(order)))
+		for _, j := range order {
+			if j.layer.Size <= 0 {
+				p.unknownSize.Store(true)
+			}
+			p.Total.Add(j.layer.Size)
+		}
+	}
 	work := make(chan *layerJob)
 	var wg sync.WaitGroup
 	for i := 0; i < max(1, min(s.Workers, len(order))); i++ {
@@ -464,6 +475,9 @@ func (s *Scanner) Target(ctx context.Context, t *source.Target) {
 			w.Limits = s.Limits
 			for j := range work {
 				s.layer(ctx, t.Name, w, j)
+				if s.Progress != nil {
+					s.Progress.LayersDone.Add(1)
+				}
 			}
 		}()
 	}
@@ -565,7 +579,7 @@ func (s *Scanner) layer(ctx context.Context, target string, w *walk.Walker, j *l
 		return
 	}
 	defer rc.Close()
-	s.walkLayer(target, w, j, ctxReader{ctx, rc})
+	s.walkLayer(target, w, j, s.Progress.reader(ctxReader{ctx, rc}))
 }
 
 // ctxReader stops a layer read when the scan is cancelled (Ctrl-C), instead
@@ -595,6 +609,9 @@ func (s *Scanner) walkLayer(target string, w *walk.Walker, j *layerJob, raw io.R
 		s.addSkip(Skip{Target: target, Layer: j.layer.Key(), Path: k.Path, Reason: k.Reason, Incomplete: k.Incomplete})
 	}
 	w.OnEntry = func(name string, hdr *tar.Header) {
+		if s.Progress != nil && hdr.Typeflag == tar.TypeReg {
+			s.Progress.Files.Add(1)
+		}
 		base := path.Base(name)
 		switch {
 		case base == ".wh..wh..opq":

@@ -1,6 +1,7 @@
 package scan_test
 
 import (
+	"encoding/base64"
 	"fmt"
 	"os"
 	"os/exec"
@@ -156,5 +157,30 @@ func TestDamagedFixtureArchive(t *testing.T) {
 	}
 	if res := scanTarget(t, "docker-archive:"+p); !res.Incomplete() {
 		t.Fatalf("damaged archive outside a test location: %+v", res.Skips)
+	}
+}
+
+// Key material stored encoded is found in files and in the image config, and
+// the finding says where the encoding was.
+func TestEncodedKeyMaterial(t *testing.T) {
+	key := testsecret.ECKeyPEM()
+	b64 := base64.StdEncoding.EncodeToString([]byte(key))
+	res := scanImage(t, v1.Config{Env: []string{"TLS_KEY=" + b64}}, []testimage.File{
+		{Name: "app/secret.yaml", Body: "kind: Secret\ntype: kubernetes.io/tls\ndata:\n  tls.key: " + b64 + "\n"},
+	})
+	var inFile, inConfig bool
+	for _, f := range res.Findings {
+		if f.RuleID != "private-key-pkcs8" {
+			continue
+		}
+		inFile = inFile || f.Path == "app/secret.yaml" && strings.Contains(f.Note, "base64 at line 4")
+		inConfig = inConfig || f.Path == "config.Env[0]" && strings.Contains(f.Note, "base64")
+		for _, o := range f.Locations {
+			inFile = inFile || strings.Contains(o, "app/secret.yaml")
+			inConfig = inConfig || strings.Contains(o, "config.Env[0]")
+		}
+	}
+	if !inFile || !inConfig {
+		t.Fatalf("encoded key: in file %v, in config %v: %s", inFile, inConfig, describe(res))
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"regexp"
 	"strings"
 	"sync"
@@ -64,7 +65,7 @@ func openDockerArchive(p string) (*Target, error) {
 		}
 		img := Image{Name: name, Platform: platformOf(cfg, nil), Config: cfg}
 		for i, l := range m.Layers {
-			layer := Layer{Open: opener(ts, l)}
+			layer := Layer{Open: opener(ts, l), Size: ts.entries[path.Clean("/"+l)][1]}
 			if i < len(cfg.RootFS.DiffIDs) {
 				layer.DiffID = cfg.RootFS.DiffIDs[i]
 			}
@@ -187,7 +188,7 @@ func readOCILayout(s store, where, tag string, t *Target) error {
 				}
 				img := Image{Name: name, Platform: platformOf(cfg, d.Platform), Config: cfg, Annotations: merge(ann, m.Annotations)}
 				for i, l := range m.Layers {
-					layer := Layer{Digest: l.Digest, Open: opener(s, blobPath(l.Digest))}
+					layer := Layer{Digest: l.Digest, Size: l.Size, Open: opener(s, blobPath(l.Digest))}
 					if i < len(cfg.RootFS.DiffIDs) {
 						layer.DiffID = cfg.RootFS.DiffIDs[i]
 					}
@@ -237,7 +238,7 @@ func openSkopeoDir(dir string) (*Target, error) {
 	}
 	img := Image{Name: dir, Platform: platformOf(cfg, nil), Config: cfg, Annotations: m.Annotations}
 	for i, l := range m.Layers {
-		layer := Layer{Digest: l.Digest, Open: opener(s, l.Digest.Hex)}
+		layer := Layer{Digest: l.Digest, Size: l.Size, Open: opener(s, l.Digest.Hex)}
 		if i < len(cfg.RootFS.DiffIDs) {
 			layer.DiffID = cfg.RootFS.DiffIDs[i]
 		}

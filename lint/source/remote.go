@@ -88,6 +88,7 @@ func fromV1(ref string, img v1.Image, p *v1.Platform, ann map[string]string) (Im
 			return Image{}, err
 		}
 		layer.Open = func() (io.ReadCloser, error) { return l.Compressed() }
+		layer.Size, _ = l.Size()
 		out.Layers = append(out.Layers, layer)
 	}
 	return out, nil

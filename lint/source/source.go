@@ -25,6 +25,9 @@ type Layer struct {
 	Digest v1.Hash
 	DiffID v1.Hash
 	Open   func() (io.ReadCloser, error)
+	// Size is the stored (compressed) size from the manifest, 0 if unknown;
+	// it only feeds the progress line's ETA.
+	Size int64
 }
 
 // Key identifies a layer across the images of one target, so that a layer

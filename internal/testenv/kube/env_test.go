@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -20,6 +21,7 @@ import (
 
 	admissionregv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -112,9 +114,18 @@ func startCluster(assets string) (*cluster, error) {
 	if err := yaml.UnmarshalStrict(b, &mwc); err != nil {
 		return nil, err
 	}
+	// A second, test-only configuration without the namespaceSelector,
+	// for pods labelled handlerCheckLabel: it sends the webhook pods of the
+	// namespaces the first one keeps away, so the handler's own exclusion
+	// is what leaves them unchanged (TestHandlerExcludesWhatTheSelectorSends).
+	open := mwc.DeepCopy()
+	open.Name = "secretbroker-test-no-namespace-selector"
+	open.Webhooks[0].Name = "no-namespace-selector.test.secretbroker.io"
+	open.Webhooks[0].NamespaceSelector = nil
+	open.Webhooks[0].ObjectSelector = &metav1.LabelSelector{MatchLabels: map[string]string{handlerCheckLabel: "true"}}
 	env := &envtest.Environment{
 		BinaryAssetsDirectory: assets,
-		WebhookInstallOptions: envtest.WebhookInstallOptions{MutatingWebhooks: []*admissionregv1.MutatingWebhookConfiguration{&mwc}},
+		WebhookInstallOptions: envtest.WebhookInstallOptions{MutatingWebhooks: []*admissionregv1.MutatingWebhookConfiguration{&mwc, open}},
 	}
 	cfg, err := env.Start()
 	if err != nil {
@@ -133,14 +144,29 @@ func startCluster(assets string) (*cluster, error) {
 		return nil, err
 	}
 	c.mapper = restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(dc))
-	images.Client = c.cs
+
+	// The webhook reads the API server as its service account, with the
+	// RBAC of deploy/kubernetes/base/rbac.yaml and nothing more (envtest
+	// authorizes with RBAC): a rule it lacks fails the tests that need it.
+	if err := c.grantWebhookRBAC(); err != nil {
+		return nil, err
+	}
+	as := rest.CopyConfig(cfg)
+	as.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:secretbroker:secretbroker-webhook",
+		Groups: []string{"system:serviceaccounts", "system:serviceaccounts:secretbroker", "system:authenticated"}}
+	webhookClient, err := kubernetes.NewForConfig(as)
+	if err != nil {
+		return nil, err
+	}
+	images.Client = webhookClient
 
 	// The webhook, as `broker webhook` runs it, on envtest's serving address.
 	wo := env.WebhookInstallOptions
 	srv := webhook.NewServer(webhook.Options{
-		Image:    "registry.example/secretbroker:test",
-		Excluded: []string{"kube-system", "secretbroker"},
-		Images:   images,
+		Image:      "registry.example/secretbroker:test",
+		Excluded:   []string{"kube-system", "secretbroker"},
+		Images:     images,
+		ConfigMaps: webhook.KubeConfigMaps{Client: webhookClient},
 	}, slog.New(slog.NewJSONHandler(c.logs, nil)))
 	certs := &webhook.CertReloader{CertFile: filepath.Join(wo.LocalServingCertDir, "tls.crt"), KeyFile: filepath.Join(wo.LocalServingCertDir, "tls.key")}
 	addr := net.JoinHostPort(wo.LocalServingHost, strconv.Itoa(wo.LocalServingPort))
@@ -153,6 +179,94 @@ func startCluster(assets string) (*cluster, error) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	return c, nil
+}
+
+// handlerCheckLabel routes a pod through the test-only configuration that
+// has no namespaceSelector.
+const handlerCheckLabel = "test.secretbroker.io/no-namespace-selector"
+
+// grantWebhookRBAC creates the ClusterRole and ClusterRoleBinding of
+// deploy/kubernetes/base/rbac.yaml as they are written.
+func (c *cluster) grantWebhookRBAC() error {
+	b, err := os.ReadFile(filepath.Join(repoRoot, "deploy/kubernetes/base/rbac.yaml"))
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	docs, err := docsOf(b)
+	if err != nil {
+		return err
+	}
+	for _, doc := range docs {
+		var meta metav1.TypeMeta
+		if err := yaml.Unmarshal(doc, &meta); err != nil {
+			return err
+		}
+		switch meta.Kind {
+		case "ClusterRole":
+			var o rbacv1.ClusterRole
+			if err = yaml.UnmarshalStrict(doc, &o); err == nil {
+				_, err = c.cs.RbacV1().ClusterRoles().Create(ctx, &o, metav1.CreateOptions{})
+			}
+		case "ClusterRoleBinding":
+			var o rbacv1.ClusterRoleBinding
+			if err = yaml.UnmarshalStrict(doc, &o); err == nil {
+				_, err = c.cs.RbacV1().ClusterRoleBindings().Create(ctx, &o, metav1.CreateOptions{})
+			}
+		default:
+			err = fmt.Errorf("rbac.yaml: unexpected kind %q", meta.Kind)
+		}
+		if err != nil {
+			return fmt.Errorf("rbac.yaml: %w", err)
+		}
+	}
+	return nil
+}
+
+// certManagerModule holds the CustomResourceDefinitions of the kinds the
+// cert-manager overlay uses, under deploy/crds (plain controller-gen
+// output, the source of cert-manager's own Helm chart). They come from the
+// Go module proxy like everything else here; nothing imports the module,
+// so it is fetched with `go mod download` into the module cache and costs
+// no compile time.
+const certManagerModule = "github.com/cert-manager/cert-manager@v1.21.2"
+
+var (
+	crdOnce sync.Once
+	crdErr  error
+)
+
+// certManagerCRDs installs cert-manager's Issuer and Certificate CRDs into
+// the API server once. Without the module proxy the cert-manager kinds
+// cannot be validated: the test skips them saying so (under CI=true it
+// fails).
+func certManagerCRDs(t *testing.T, c *cluster) bool {
+	t.Helper()
+	crdOnce.Do(func() {
+		cmd := exec.Command("go", "mod", "download", "-json", certManagerModule)
+		cmd.Dir = t.TempDir() // outside any module: go.sum stays as it is
+		out, err := cmd.Output()
+		var m struct{ Dir, Error string }
+		if jerr := json.Unmarshal(out, &m); err != nil || jerr != nil || m.Error != "" || m.Dir == "" {
+			crdErr = fmt.Errorf("go mod download %s: %v %s", certManagerModule, err, m.Error)
+			return
+		}
+		crds := filepath.Join(m.Dir, "deploy", "crds")
+		_, crdErr = envtest.InstallCRDs(c.cfg, envtest.CRDInstallOptions{Paths: []string{
+			filepath.Join(crds, "cert-manager.io_issuers.yaml"),
+			filepath.Join(crds, "cert-manager.io_certificates.yaml"),
+		}, ErrorIfPathMissing: true})
+		c.mapper.Reset() // discovery must see the new kinds
+	})
+	if crdErr != nil {
+		msg := "cert-manager's CRDs could not be installed, so its Issuer and Certificate are not validated: " + crdErr.Error()
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Log(msg)
+		return false
+	}
+	return true
 }
 
 // createPod creates pod, retrying while the API server has not yet picked
@@ -240,15 +354,23 @@ func dryRunApply(ctx context.Context, ri dynamic.ResourceInterface, u *unstructu
 // splitYAML returns the non-empty documents of a multi-document YAML file.
 func splitYAML(t *testing.T, b []byte) [][]byte {
 	t.Helper()
+	docs, err := docsOf(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return docs
+}
+
+func docsOf(b []byte) ([][]byte, error) {
 	var out [][]byte
 	r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(b)))
 	for {
 		doc, err := r.Read()
 		if err == io.EOF {
-			return out
+			return out, nil
 		}
 		if err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 		if len(bytes.TrimSpace(doc)) > 0 && !isOnlyComments(doc) {
 			out = append(out, doc)

@@ -2,6 +2,7 @@ package kube
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log"
 	"net/http/httptest"
@@ -11,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
@@ -221,9 +223,96 @@ func TestJobPod(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkInjected(t, p)
+	// The plain native sidecar: the kubelet stops it when the Job's
+	// containers end (TestRuntimeShape/job-sidecar runs that on Docker).
 	b := find(p.Spec.InitContainers, webhook.BrokerContainer)
-	if b == nil || !slices.Contains(b.Args, "--exit-when") {
-		t.Fatalf("job broker = %+v, want --exit-when", b)
+	if b == nil || b.RestartPolicy == nil || *b.RestartPolicy != corev1.ContainerRestartPolicyAlways || len(b.Args) != 0 {
+		t.Fatalf("job broker = %+v, want a native sidecar with no args", b)
+	}
+}
+
+// TestPodConfigWithRefresh: the broker holds the ConfigMap's declaration,
+// and the app's containers get the NAME_FILE variable of each of its
+// secrets, which the webhook reads (as its service account, with the RBAC
+// of deploy/) from the ConfigMap.
+func TestPodConfigWithRefresh(t *testing.T) {
+	c := start(t)
+	c.namespace(t, "apps")
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "app-sb", Namespace: "apps"}, Data: map[string]string{"broker.yaml": `secrets:
+  - {name: stripe_key, ref: "aws-sm://prod/stripe#key"}
+  - {name: tls, ref: "vault://secret/app/tls#key", env: TLS_KEY_PATH}
+  - {name: quiet, ref: "vault://secret/app/q#v", env: ""}
+`}}
+	if _, err := c.cs.CoreV1().ConfigMaps("apps").Create(context.Background(), cm, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	p, err := c.createPod(t, "apps", annotated("config-refresh", map[string]string{webhook.AnnConfig: "app-sb", webhook.AnnRefresh: "5m"}, ctr("app", "x/app:1", []string{"/app"}, nil)), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkInjected(t, p)
+	app := p.Spec.Containers[0]
+	for k, want := range map[string]string{
+		"DB_PASSWORD_FILE": webhook.DefaultDir + "/db_password", // the annotation
+		"STRIPE_KEY_FILE":  webhook.DefaultDir + "/stripe_key",  // the ConfigMap
+		"TLS_KEY_PATH":     webhook.DefaultDir + "/tls",
+	} {
+		if v, _ := env(&app, k); v != want {
+			t.Errorf("app %s = %q, want %q (env %v)", k, v, want, app.Env)
+		}
+	}
+	if len(app.Env) != 3 {
+		t.Errorf("app env %v, want the three NAME_FILE variables only", app.Env)
+	}
+	b := find(p.Spec.InitContainers, webhook.BrokerContainer)
+	if v, _ := env(b, "INJECT_CONFIG"); v != webhook.ConfigDir+"/broker.yaml" {
+		t.Errorf("broker INJECT_CONFIG = %q", v)
+	}
+
+	// A ConfigMap that does not exist denies the pod, naming it.
+	_, err = c.createPod(t, "apps", annotated("config-missing", map[string]string{webhook.AnnConfig: "nope", webhook.AnnRefresh: "5m"}, ctr("app", "x/app:1", []string{"/app"}, nil)), true)
+	if err == nil || !strings.Contains(err.Error(), "ConfigMap apps/nope key broker.yaml could not be read") || !strings.Contains(err.Error(), "not found") {
+		t.Errorf("missing ConfigMap: err = %v", err)
+	}
+}
+
+// TestHandlerExcludesWhatTheSelectorSends: a configuration with no
+// namespaceSelector sends the webhook pods of kube-system and of its own
+// namespace; the handler itself admits them unchanged.
+func TestHandlerExcludesWhatTheSelectorSends(t *testing.T) {
+	c := start(t)
+	ctx := context.Background()
+	for _, ns := range []string{"kube-system", "secretbroker"} {
+		c.namespace(t, ns)
+		pod := annotated("handler-excluded", nil, ctr("app", "x/app:1", []string{"/app"}, nil))
+		pod.Labels = map[string]string{handlerCheckLabel: "true"}
+		// The API server loads the configuration asynchronously: retry
+		// until the webhook's log shows it was asked about this pod.
+		seen := fmt.Sprintf(`"namespace":%q,"name":"handler-excluded"`, ns)
+		var p *corev1.Pod
+		for deadline := time.Now().Add(30 * time.Second); ; {
+			got, err := c.cs.CoreV1().Pods(ns).Create(ctx, pod.DeepCopy(), metav1.CreateOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(c.logs.String(), seen) {
+				if p, err = c.cs.CoreV1().Pods(ns).Get(ctx, got.Name, metav1.GetOptions{}); err != nil {
+					t.Fatal(err)
+				}
+				break
+			}
+			c.cs.CoreV1().Pods(ns).Delete(ctx, got.Name, metav1.DeleteOptions{GracePeriodSeconds: new(int64)})
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: the webhook was never asked about the pod:\n%s", ns, c.logs.String())
+			}
+			time.Sleep(300 * time.Millisecond)
+		}
+		if _, ok := p.Annotations[webhook.AnnStatus]; ok || len(p.Spec.InitContainers) != 0 || !reflect.DeepEqual(p.Spec.Containers[0].Command, []string{"/app"}) {
+			t.Errorf("%s: the handler mutated a pod of an excluded namespace", ns)
+		}
+		if !strings.Contains(c.logs.String(), seen+`,"operation":"CREATE","result":"excluded"`) {
+			t.Errorf("%s: no result=excluded in the webhook's log:\n%s", ns, c.logs.String())
+		}
 	}
 }
 
@@ -292,11 +381,12 @@ func TestNoSecretValueStored(t *testing.T) {
 }
 
 // TestManifestsApply applies every manifest of deploy/kubernetes and
-// examples/k8s with strict server-side validation. The cert-manager
-// overlay's Issuer and Certificate need cert-manager's CRDs, which are
-// not installed: they are decoded but not sent.
+// examples/k8s, each file as written, with strict server-side validation:
+// the cert-manager overlay's Issuer and Certificate against cert-manager's
+// own CRDs (certManagerCRDs).
 func TestManifestsApply(t *testing.T) {
 	c := start(t)
+	withCM := certManagerCRDs(t, c)
 	var files []string
 	for _, root := range []string{"deploy/kubernetes", "examples/k8s"} {
 		filepath.WalkDir(filepath.Join(repoRoot, root), func(p string, d os.DirEntry, err error) error {
@@ -317,7 +407,7 @@ func TestManifestsApply(t *testing.T) {
 		docs := splitYAML(t, b)
 		var send [][]byte
 		for _, d := range docs {
-			if strings.Contains(string(d), "apiVersion: cert-manager.io/") {
+			if strings.Contains(string(d), "apiVersion: cert-manager.io/") && !withCM {
 				continue
 			}
 			send = append(send, d)
