@@ -100,6 +100,16 @@ func (f *fixture) broker(o Options) *Broker {
 	return b
 }
 
+// delivered is a broker after its first delivery (a full cycle).
+func (f *fixture) delivered(ctx context.Context, o Options) *Broker {
+	f.t.Helper()
+	b := f.broker(o)
+	if err := b.Cycle(ctx, true); err != nil {
+		f.t.Fatal(err)
+	}
+	return b
+}
+
 func (f *fixture) read(name string) string {
 	f.t.Helper()
 	b, err := os.ReadFile(filepath.Join(f.dir, name))
@@ -122,10 +132,7 @@ func written(b *Broker) float64 { return testutil.ToFloat64(b.m.bytes) }
 
 func TestNoChangeWritesNothing(t *testing.T) {
 	f := newFixture(t, "a: alpha-fake\nb: beta-fake\n", "a", "b", "a@a2")
-	b := f.broker(Options{})
-	if err := b.Cycle(context.Background(), true); err != nil {
-		t.Fatal(err)
-	}
+	b := f.delivered(context.Background(), Options{})
 	if got := f.read("a"); got != "alpha-fake" {
 		t.Fatalf("a = %q", got)
 	}
@@ -154,11 +161,8 @@ func TestChangeReplacesAtomicallyAndNotifies(t *testing.T) {
 	f := newFixture(t, "a: alpha-fake\nb: beta-fake\n", "a", "b")
 	out := filepath.Join(t.TempDir(), "notified")
 	f.s.Notify = spec.Notify{Command: []string{"sh", "-c", `echo "$SECRETBROKER_CHANGED" > "$0"`, out}}
-	b := f.broker(Options{})
 	ctx := context.Background()
-	if err := b.Cycle(ctx, true); err != nil {
-		t.Fatal(err)
-	}
+	b := f.delivered(ctx, Options{})
 	inoA, inoB := f.inode("a"), f.inode("b")
 	f.upstream("a: alpha2-fake\nb: beta-fake\n")
 	before := written(b)
@@ -203,11 +207,8 @@ func waitFor(t *testing.T, cond func() bool) {
 
 func TestFaultKeepsFileUntilMaxStaleness(t *testing.T) {
 	f := newFixture(t, "a: alpha-fake\n", "a")
-	b := f.broker(Options{})
 	ctx := context.Background()
-	if err := b.Cycle(ctx, true); err != nil {
-		t.Fatal(err)
-	}
+	b := f.delivered(ctx, Options{})
 	ino := f.inode("a")
 	f.upstream("a: [unterminated\n") // the provider now fails (invalid YAML)
 	f.advance(2 * time.Minute)
@@ -293,11 +294,8 @@ func grepLines(s, sub string) string {
 
 func TestDeletedUpstreamKeptUntilMaxStaleness(t *testing.T) {
 	f := newFixture(t, "a: alpha-fake\nb: beta-fake\n", "a", "b")
-	b := f.broker(Options{})
 	ctx := context.Background()
-	if err := b.Cycle(ctx, true); err != nil {
-		t.Fatal(err)
-	}
+	b := f.delivered(ctx, Options{})
 	f.upstream("b: beta-fake\n")
 	f.advance(2 * time.Minute)
 	if err := b.Cycle(ctx, false); err == nil {
@@ -358,10 +356,7 @@ func TestAdoptsExistingFiles(t *testing.T) {
 	f.upstream("a: alpha-fake\nb: beta2-fake\n")
 	inoA, inoB := f.inode("a"), f.inode("b")
 	os.WriteFile(filepath.Join(f.dir, ".b.tmp-0123456789abcdef"), []byte("x"), 0o600)
-	b := f.broker(Options{})
-	if err := b.Cycle(context.Background(), true); err != nil {
-		t.Fatal(err)
-	}
+	b := f.delivered(context.Background(), Options{})
 	if f.inode("a") != inoA {
 		t.Fatal("an adopted file with the current value was rewritten")
 	}
@@ -452,11 +447,8 @@ func TestNotifySignal(t *testing.T) {
 func TestTemplateRewrittenOnlyWhenItsOutputChanges(t *testing.T) {
 	f := newFixture(t, "a: alpha-fake\nb: beta-fake\n", "a", "b")
 	f.s.Templates = []spec.Template{{Dest: "app.conf", Mode: 0o400, Text: `pw={{ secret "a" }}` + "\n", Where: "templates[0]"}}
-	b := f.broker(Options{})
 	ctx := context.Background()
-	if err := b.Cycle(ctx, true); err != nil {
-		t.Fatal(err)
-	}
+	b := f.delivered(ctx, Options{})
 	if got := f.read("app.conf"); got != "pw=alpha-fake\n" {
 		t.Fatalf("app.conf = %q", got)
 	}

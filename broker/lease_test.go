@@ -96,21 +96,24 @@ func (l *leased) Close(context.Context) error {
 	return nil
 }
 
+// leasedFixture has the file secret a and the leased secret db.
+func leasedFixture(t *testing.T) *fixture {
+	f := newFixture(t, "a: alpha-fake\n", "a")
+	ref, _ := providers.ParseRef("vault://database/creds/app")
+	f.s.Secrets = append(f.s.Secrets, spec.Secret{Name: "db", Ref: ref, Mode: 0o400})
+	return f
+}
+
 func TestLeasedSecretReadBeforeTwoThirdsOfItsTTL(t *testing.T) {
 	lease.mu.Lock()
 	lease.reads, lease.handoffs, lease.keeps, lease.close = map[string]int{}, 0, 0, 0
 	lease.mu.Unlock()
-	f := newFixture(t, "a: alpha-fake\n", "a")
-	ref, _ := providers.ParseRef("vault://database/creds/app")
-	f.s.Secrets = append(f.s.Secrets, spec.Secret{Name: "db", Ref: ref, Mode: 0o400})
+	f := leasedFixture(t)
 	f.s.WipeOnExit = true
 	f.s.Refresh = 5 * time.Minute
-	b := f.broker(Options{})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	if err := b.Cycle(ctx, true); err != nil {
-		t.Fatal(err)
-	}
+	b := f.delivered(ctx, Options{})
 	waitFor(t, func() bool { lease.mu.Lock(); defer lease.mu.Unlock(); return lease.keeps == 1 })
 	if lease.handoffs != 1 || !lease.supervised {
 		t.Fatalf("handoffs=%d supervised=%v: the broker stays, so Handoff(supervised=true) once", lease.handoffs, lease.supervised)
@@ -168,16 +171,11 @@ func TestLeaseRenewedUntilMaxTTLThenReRead(t *testing.T) {
 	lease.reads, lease.renewals, lease.renewTTL = map[string]int{}, 0, 90*time.Second
 	lease.mu.Unlock()
 	defer func() { lease.mu.Lock(); lease.renewTTL = 0; lease.mu.Unlock() }()
-	f := newFixture(t, "a: alpha-fake\n", "a")
-	ref, _ := providers.ParseRef("vault://database/creds/app")
-	f.s.Secrets = append(f.s.Secrets, spec.Secret{Name: "db", Ref: ref, Mode: 0o400})
+	f := leasedFixture(t)
 	f.s.Refresh = 5 * time.Minute
-	b := f.broker(Options{})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	if err := b.Cycle(ctx, true); err != nil {
-		t.Fatal(err)
-	}
+	b := f.delivered(ctx, Options{})
 	for i := 0; i < 3; i++ { // three renewals, each 61s after the last
 		f.advance(61 * time.Second)
 		if err := b.Cycle(ctx, false); err != nil {
@@ -217,9 +215,7 @@ func TestHandlersAnswerWhileAProviderHangs(t *testing.T) {
 		lease.gateHandoff, lease.gateFetch = nil, nil
 		lease.mu.Unlock()
 	}()
-	f := newFixture(t, "a: alpha-fake\n", "a")
-	ref, _ := providers.ParseRef("vault://database/creds/app")
-	f.s.Secrets = append(f.s.Secrets, spec.Secret{Name: "db", Ref: ref, Mode: 0o400})
+	f := leasedFixture(t)
 	b := f.broker(Options{})
 	h := b.Handler()
 	ctx, cancel := context.WithCancel(context.Background())

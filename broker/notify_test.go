@@ -27,11 +27,8 @@ func TestNotifyCommandGetsTheAppsStrippedEnvironment(t *testing.T) {
 		"INJECT_DIR=/x", "STRIPPED=1", "A_REF=file://up.yaml#a", "KEEP=1"}
 	f.s.StripEnv = []string{"STRIPPED"}
 	f.s.Notify = spec.Notify{Command: []string{"sh", "-c", `env > "$0"`, out}}
-	b := f.broker(Options{})
 	ctx := context.Background()
-	if err := b.Cycle(ctx, true); err != nil {
-		t.Fatal(err)
-	}
+	b := f.delivered(ctx, Options{})
 	f.upstream("a: alpha2-fake\n")
 	f.advance(2 * time.Minute)
 	if err := b.Cycle(ctx, false); err != nil {

@@ -25,6 +25,21 @@ type Env struct {
 	// when there is none): relative paths in a provider block resolve
 	// against it, as template sources do.
 	ConfigDir string
+	// Concurrency is how many requests the provider has in flight at once
+	// (the block's concurrency key, see spec); 0 means DefaultConcurrency.
+	Concurrency int
+}
+
+// DefaultConcurrency is a provider's requests in flight when its block
+// sets no concurrency.
+const DefaultConcurrency = 8
+
+// InFlight is the provider's bound on requests in flight.
+func (e Env) InFlight() int {
+	if e.Concurrency > 0 {
+		return e.Concurrency
+	}
+	return DefaultConcurrency
 }
 
 // Factory builds the provider for one scheme. It is called lazily, only

@@ -14,8 +14,7 @@ type Opener func(ctx context.Context, scheme string) (Provider, error)
 
 // Options bounds a Resolve call.
 type Options struct {
-	Timeout     time.Duration // one deadline for the whole call; 0 means none beyond ctx
-	Concurrency int           // fetches in flight per provider; default 8 (see Parallel)
+	Timeout time.Duration // one deadline for the whole call; 0 means none beyond ctx
 }
 
 // Resolution maps each canonical reference to its secret or its error.
@@ -43,21 +42,6 @@ func (r Resolution) Get(ref Ref) (Secret, bool) {
 	return s, ok
 }
 
-type ctxKey struct{}
-
-// WithConcurrency records the in-flight bound providers should use.
-func WithConcurrency(ctx context.Context, n int) context.Context {
-	return context.WithValue(ctx, ctxKey{}, n)
-}
-
-// ConcurrencyFrom is the bound recorded by WithConcurrency, default 8.
-func ConcurrencyFrom(ctx context.Context) int {
-	if n, ok := ctx.Value(ctxKey{}).(int); ok && n > 0 {
-		return n
-	}
-	return 8
-}
-
 // Resolve dedupes refs on their canonical form, groups them by scheme,
 // and fetches every group concurrently under one deadline. Every reference
 // ends up in exactly one of Secrets or Errors. A provider that ignores the
@@ -68,7 +52,6 @@ func Resolve(ctx context.Context, refs []Ref, open Opener, opts Options) Resolut
 		ctx, cancel = context.WithTimeout(ctx, opts.Timeout)
 		defer cancel()
 	}
-	ctx = WithConcurrency(ctx, opts.Concurrency)
 
 	type group struct {
 		refs  []Ref
@@ -148,11 +131,15 @@ func fetchGroup(ctx context.Context, scheme string, group []Ref, open Opener) []
 	}
 }
 
-// Parallel runs fn for each ref with at most ConcurrencyFrom(ctx) in
-// flight, for providers whose backend has no batch call.
-func Parallel(ctx context.Context, refs []Ref, fn func(ctx context.Context, r Ref) (Secret, error)) []Result {
+// Parallel runs fn for each ref with at most n in flight (the provider's
+// Env.InFlight; n < 1 means DefaultConcurrency), for providers whose
+// backend has no batch call.
+func Parallel(ctx context.Context, n int, refs []Ref, fn func(ctx context.Context, r Ref) (Secret, error)) []Result {
 	out := make([]Result, len(refs))
-	sem := make(chan struct{}, ConcurrencyFrom(ctx))
+	if n < 1 {
+		n = DefaultConcurrency
+	}
+	sem := make(chan struct{}, n)
 	var wg sync.WaitGroup
 	for i, r := range refs {
 		wg.Add(1)

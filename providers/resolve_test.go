@@ -42,7 +42,7 @@ func (p *recorder) Fetch(ctx context.Context, refs []Ref) []Result {
 	p.mu.Lock()
 	p.calls = append(p.calls, names)
 	p.mu.Unlock()
-	return Parallel(ctx, refs, func(ctx context.Context, r Ref) (Secret, error) {
+	return Parallel(ctx, 0, refs, func(ctx context.Context, r Ref) (Secret, error) {
 		if p.delay > 0 {
 			select {
 			case <-time.After(p.delay):
@@ -142,8 +142,7 @@ func TestParallelBound(t *testing.T) {
 	for i := range refs {
 		refs[i] = mustRefs(t, fmt.Sprintf("vault://s/%d", i))[0]
 	}
-	ctx := WithConcurrency(context.Background(), 4)
-	Parallel(ctx, refs, func(ctx context.Context, r Ref) (Secret, error) {
+	Parallel(context.Background(), 4, refs, func(ctx context.Context, r Ref) (Secret, error) {
 		n := inFlight.Add(1)
 		for {
 			p := peak.Load()

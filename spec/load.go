@@ -233,7 +233,7 @@ func Load(flags *pflag.FlagSet) (*Spec, error) {
 				probs.add("providers."+name, "want a mapping")
 				continue
 			}
-			s.Providers[name] = m
+			s.Providers[name] = providerBlock(name, m, s, &probs)
 		}
 	} else if v.IsSet("providers") && v.Get("providers") != nil {
 		probs.add("providers", "want a mapping of provider blocks")
@@ -309,6 +309,35 @@ func duration(v *viper.Viper, key string, probs *Problems) time.Duration {
 		probs.add(key, "want a duration such as 30s, got %v", x)
 	}
 	return 0
+}
+
+// MaxConcurrency caps a provider block's concurrency: more requests in
+// flight than this is a typo, not a tuning.
+const MaxConcurrency = 1024
+
+// providerBlock takes the keys every provider block shares out of block
+// (concurrency), so each provider decodes only its own; it returns the rest.
+func providerBlock(name string, block map[string]any, s *Spec, probs *Problems) map[string]any {
+	c, ok := block["concurrency"]
+	if !ok {
+		return block
+	}
+	rest := make(map[string]any, len(block))
+	for k, v := range block {
+		if k != "concurrency" {
+			rest[k] = v
+		}
+	}
+	var n int
+	if err := decode(c, &n); err != nil || n < 1 || n > MaxConcurrency {
+		probs.add("providers."+name+".concurrency", "%v is not a number of requests in flight from 1 to %d (default %d)", c, MaxConcurrency, providers.DefaultConcurrency)
+		return rest
+	}
+	if s.Concurrency == nil {
+		s.Concurrency = map[string]int{}
+	}
+	s.Concurrency[name] = n
+	return rest
 }
 
 func decode(in any, out any) error {

@@ -40,7 +40,10 @@ type Spec struct {
 	EnvSchemes []string
 	Secrets    []Secret
 	Templates  []Template
-	Providers  map[string]map[string]any // config blocks by name, as decoded
+	Providers  map[string]map[string]any // config blocks by name, as decoded (without concurrency)
+	// Concurrency is each block's concurrency key: requests its provider
+	// has in flight at once (absent: providers.DefaultConcurrency).
+	Concurrency map[string]int
 
 	Timeout   time.Duration
 	AllowDisk bool
@@ -99,7 +102,8 @@ func (s *Spec) ProviderEnv(block string) providers.Env {
 		Logger:  s.logger(),
 		Timeout: s.Timeout,
 		// Relative paths in a provider block resolve as template sources do.
-		ConfigDir: s.ConfigDir(),
+		ConfigDir:   s.ConfigDir(),
+		Concurrency: s.Concurrency[block],
 	}
 }
 

@@ -224,3 +224,25 @@ func TestMisspeltEnvScheme(t *testing.T) {
 		t.Fatalf("--strict: %v", err)
 	}
 }
+
+// TestProviderConcurrency: a block's concurrency is taken out of the block
+// (each provider decodes only its own keys) and handed to the provider as
+// a value; absent it is the default, and a bad one is a problem at its key.
+func TestProviderConcurrency(t *testing.T) {
+	s, err := load(t, "providers:\n  vault: {address: https://v:8200, concurrency: 32}\n  aws: {region: eu-west-1}\n", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if env := s.ProviderEnv("vault"); env.InFlight() != 32 || env.Config["concurrency"] != nil || env.Config["address"] != "https://v:8200" {
+		t.Errorf("vault env: in flight %d, config %v", env.InFlight(), env.Config)
+	}
+	if n := s.ProviderEnv("aws").InFlight(); n != 8 {
+		t.Errorf("aws in flight %d, want the default 8", n)
+	}
+	for _, bad := range []string{"0", "-1", "many", "5000"} {
+		_, err := load(t, "providers:\n  vault: {concurrency: "+bad+"}\n", nil)
+		if err == nil || !strings.Contains(err.Error(), "providers.vault.concurrency") {
+			t.Errorf("concurrency %s: %v", bad, err)
+		}
+	}
+}

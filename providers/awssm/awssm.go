@@ -58,6 +58,10 @@ type Provider struct {
 	region string // the client's default region; "" when none is configured
 	log    *slog.Logger
 
+	// inFlight bounds the reads one Fetch has in flight (the block's
+	// concurrency key; 0: providers.DefaultConcurrency).
+	inFlight int
+
 	mu          sync.Mutex
 	batchDenied bool // BatchGetSecretValue was refused once: don't ask again
 	noBatchOnce sync.Once
@@ -243,14 +247,14 @@ func (p *Provider) read(ctx context.Context, keys []key) map[key]*raw {
 	for _, k := range singles {
 		jobs = append(jobs, func() { put(k, p.single(ctx, k)) })
 	}
-	runBounded(ctx, jobs)
+	runBounded(ctx, p.inFlight, jobs)
 
 	if len(retry) > 0 {
 		jobs = jobs[:0]
 		for _, k := range retry {
 			jobs = append(jobs, func() { put(k, p.single(ctx, k)) })
 		}
-		runBounded(ctx, jobs)
+		runBounded(ctx, p.inFlight, jobs)
 	}
 	for _, k := range keys {
 		if got[k] == nil {
@@ -260,11 +264,14 @@ func (p *Provider) read(ctx context.Context, keys []key) map[key]*raw {
 	return got
 }
 
-// runBounded runs jobs with at most providers.ConcurrencyFrom(ctx) at once;
-// jobs not started before ctx ends are skipped (their keys stay unanswered
-// and read reports them as timed out).
-func runBounded(ctx context.Context, jobs []func()) {
-	sem := make(chan struct{}, providers.ConcurrencyFrom(ctx))
+// runBounded runs jobs with at most n at once (n < 1:
+// providers.DefaultConcurrency); jobs not started before ctx ends are
+// skipped (their keys stay unanswered and read reports them as timed out).
+func runBounded(ctx context.Context, n int, jobs []func()) {
+	if n < 1 {
+		n = providers.DefaultConcurrency
+	}
+	sem := make(chan struct{}, n)
 	var wg sync.WaitGroup
 	for _, job := range jobs {
 		select {

@@ -73,7 +73,9 @@ func New(ctx context.Context, env providers.Env) (providers.Provider, error) {
 			o.BaseEndpoint = aws.String(c.Endpoint)
 		}
 	})
-	return NewWithClient(client, cfg.Region, env.Logger), nil
+	p := NewWithClient(client, cfg.Region, env.Logger)
+	p.inFlight = env.InFlight()
+	return p, nil
 }
 
 // LoadAWSConfig loads the SDK's configuration with c's overrides: the

@@ -44,9 +44,10 @@ type connectAPI interface {
 }
 
 type connectProvider struct {
-	s   Settings
-	api connectAPI
-	log *slog.Logger
+	s        Settings
+	api      connectAPI
+	log      *slog.Logger
+	inFlight int // item reads in flight (the block's concurrency key)
 
 	mu     sync.Mutex
 	vaults map[string]*onceEntry[vaultID] // by lower-cased name or id, for the provider's life
@@ -61,7 +62,7 @@ func newConnect(s Settings, env providers.Env) *connectProvider {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &connectProvider{s: s, api: connect.NewClientWithUserAgent(s.Host, s.token, "secretbroker"), log: log,
+	return &connectProvider{s: s, api: connect.NewClientWithUserAgent(s.Host, s.token, "secretbroker"), log: log, inFlight: env.InFlight(),
 		vaults: map[string]*onceEntry[vaultID]{}, items: map[string]string{}}
 }
 
@@ -166,7 +167,7 @@ func (p *connectProvider) Fetch(ctx context.Context, refs []providers.Ref) []pro
 	type itemKey struct{ vault, item string }
 	var imu sync.Mutex
 	items := map[itemKey]*onceEntry[*op.Item]{}
-	return providers.Parallel(ctx, refs, func(ctx context.Context, ref providers.Ref) (providers.Secret, error) {
+	return providers.Parallel(ctx, p.inFlight, refs, func(ctx context.Context, ref providers.Ref) (providers.Secret, error) {
 		vname, iname, section, field := Parts(ref)
 		v, err := p.vault(ctx, ref, vname)
 		if err != nil {

@@ -37,6 +37,9 @@ type Provider struct {
 	getenv  func(string) string
 	user    *identity.Identity // --user: credential files must be readable by it
 	timeout time.Duration      // bounds calls made outside Fetch (revoke, renew)
+	// inFlight bounds the reads one Fetch has in flight (the block's
+	// concurrency key).
+	inFlight int
 
 	authMu sync.Mutex
 	authed bool // a token is set and, if a login's, still usable
@@ -97,7 +100,7 @@ func NewWithConfig(cfg Config, env providers.Env) (*Provider, error) {
 	if timeout <= 0 {
 		timeout = 30 * time.Second
 	}
-	return &Provider{cfg: cfg, client: client, log: log, getenv: getenv, user: env.User, timeout: timeout}, nil
+	return &Provider{cfg: cfg, client: client, log: log, getenv: getenv, user: env.User, timeout: timeout, inFlight: env.InFlight()}, nil
 }
 
 // newClient builds an API client from cfg alone: unlike api.DefaultConfig
@@ -196,7 +199,7 @@ func (p *Provider) Fetch(ctx context.Context, refs []providers.Ref) []providers.
 		}
 		groups[seg] = append(groups[seg], rd)
 	}
-	sem := make(chan struct{}, providers.ConcurrencyFrom(ctx))
+	sem := make(chan struct{}, p.inFlight)
 	var wg sync.WaitGroup
 	for _, seg := range order {
 		g := groups[seg]

@@ -62,9 +62,9 @@ func BenchmarkFetch(b *testing.B) {
 			if strings.Contains(bc.name, "/root/") {
 				tok = tokens["root"]
 			}
-			p, _ := open(b, c, nil, map[string]string{"VAULT_TOKEN": tok})
+			p, _ := openN(b, c, nil, map[string]string{"VAULT_TOKEN": tok}, bc.conc)
 			rs := refs(b, benchRefs(bc.n, "secret")...)
-			ctx := providers.WithConcurrency(context.Background(), bc.conc)
+			ctx := context.Background()
 			for _, r := range p.Fetch(ctx, rs) { // login + mount lookup, then cached
 				if r.Err != nil {
 					b.Fatal(r.Err)
@@ -81,6 +81,56 @@ func BenchmarkFetch(b *testing.B) {
 			}
 			b.StopTimer()
 			b.ReportMetric(float64(len(c.Requests.Seen()))/float64(b.N), "requests/op")
+		})
+	}
+}
+
+// BenchmarkConcurrency is the providers.vault.concurrency setting at work:
+// with every Vault request delayed by rtt (a Vault on its own cores across
+// a network: the delay is a sleep, not CPU), one Fetch of 1, 10 and 50
+// distinct paths at concurrency 8, 32 and 64, after login and mount
+// lookup. Each iteration times all three, so the ratio of 50 paths to 1
+// (50/1-ratio; ideally the number of round trips, ceil(50/concurrency))
+// comes from the same run.
+//
+//	cd internal/testenv/vault && go test -run '^$' -bench Concurrency -benchtime 5x
+func BenchmarkConcurrency(b *testing.B) {
+	const rtt = 20 * time.Millisecond
+	c := Start(b)
+	seedBench(b, c, 50)
+	c.Policy(b, "bench", `path "secret/data/bench/*" { capabilities = ["read"] }`)
+	tok := c.Token(b, "default", "bench")
+	for _, conc := range []int{8, 32, 64} {
+		b.Run(fmt.Sprintf("concurrency=%d", conc), func(b *testing.B) {
+			p, _ := openN(b, c, nil, map[string]string{"VAULT_TOKEN": tok}, conc)
+			sets := map[int][]providers.Ref{}
+			for _, n := range []int{1, 10, 50} {
+				sets[n] = refs(b, benchRefs(n, "secret")...)
+			}
+			fetch := func(rs []providers.Ref) time.Duration {
+				start := time.Now()
+				for _, r := range p.Fetch(context.Background(), rs) {
+					if r.Err != nil {
+						b.Fatal(r.Err)
+					}
+				}
+				return time.Since(start)
+			}
+			fetch(sets[50]) // login + mount lookup, then cached
+			c.SetLatency(rtt)
+			defer c.SetLatency(0)
+			took := map[int]time.Duration{}
+			b.ResetTimer()
+			for b.Loop() {
+				for _, n := range []int{1, 10, 50} {
+					took[n] += fetch(sets[n])
+				}
+			}
+			b.StopTimer()
+			for _, n := range []int{1, 10, 50} {
+				b.ReportMetric(float64(took[n].Milliseconds())/float64(b.N), fmt.Sprintf("ms/%dpaths", n))
+			}
+			b.ReportMetric(float64(took[50])/float64(took[1]), "50/1-ratio")
 		})
 	}
 }

@@ -76,6 +76,11 @@ func (l *logBuf) String() string              { l.mu.Lock(); defer l.mu.Unlock()
 // open builds a provider against c from a providers.vault block and
 // environment variables; VAULT_ADDR and VAULT_CACERT default to the cluster.
 func open(t testing.TB, c *Cluster, block map[string]any, env map[string]string) (*sbvault.Provider, *logBuf) {
+	return openN(t, c, block, env, 0)
+}
+
+// openN is open with concurrency reads in flight (0: the default).
+func openN(t testing.TB, c *Cluster, block map[string]any, env map[string]string, concurrency int) (*sbvault.Provider, *logBuf) {
 	t.Helper()
 	if env == nil {
 		env = map[string]string{}
@@ -88,10 +93,11 @@ func open(t testing.TB, c *Cluster, block map[string]any, env map[string]string)
 	}
 	logs := &logBuf{}
 	pe := providers.Env{
-		Config:  block,
-		Getenv:  func(k string) string { return env[k] },
-		Logger:  slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Timeout: 20 * time.Second,
+		Config:      block,
+		Getenv:      func(k string) string { return env[k] },
+		Logger:      slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Timeout:     20 * time.Second,
+		Concurrency: concurrency,
 	}
 	p, err := sbvault.New(context.Background(), pe)
 	if err != nil {
