@@ -24,13 +24,15 @@ import (
 )
 
 func init() {
-	providers.Register(providers.Registration{Scheme: "file", Block: "file", New: func(_ context.Context, env providers.Env) (providers.Provider, error) {
+	reg := file.Descriptor()
+	reg.New = func(_ context.Context, env providers.Env) (providers.Provider, error) {
 		var cfg file.Config
 		if err := mapstructure.Decode(env.Config, &cfg); err != nil {
 			return nil, err
 		}
 		return file.New(cfg, env.User, env.ConfigDir)
-	}})
+	}
+	providers.Register(reg)
 }
 
 // fixture is a broker over a file provider root (on disk, the "upstream")

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/secretbroker/secretbroker/providers"
+	"github.com/secretbroker/secretbroker/providers/vault"
 	"github.com/secretbroker/secretbroker/secret"
 	"github.com/secretbroker/secretbroker/spec"
 )
@@ -33,9 +34,10 @@ type leased struct {
 var lease = &leased{reads: map[string]int{}}
 
 func init() {
-	providers.Register(providers.Registration{Scheme: "vault", Block: "vault", New: func(context.Context, providers.Env) (providers.Provider, error) {
-		return lease, nil
-	}})
+	// vault's grammar, identity and credentials, with the fake behind them.
+	reg := vault.Descriptor()
+	reg.New = func(context.Context, providers.Env) (providers.Provider, error) { return lease, nil }
+	providers.Register(reg)
 }
 
 func (l *leased) Fetch(ctx context.Context, refs []providers.Ref) []providers.Result {

@@ -17,9 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"os"
-	"slices"
 	"strings"
 	"time"
 
@@ -459,7 +457,7 @@ func (r *Run) HelperEnv(d *tmpfs.Dir) ([]string, error) {
 	for i, s := range r.Spec.Secrets {
 		outcomes[i].Secret = s
 	}
-	return r.env(d, outcomes, slices.Collect(maps.Keys(process.ConsumedCredentials)), false)
+	return r.env(d, outcomes, providers.Registered(), false)
 }
 
 func (r *Run) env(d *tmpfs.Dir, outcomes []Outcome, schemes []string, expose bool) ([]string, error) {
@@ -473,7 +471,7 @@ func (r *Run) env(d *tmpfs.Dir, outcomes []Outcome, schemes []string, expose boo
 		plan.Remove[name] = true
 	}
 	for _, scheme := range schemes {
-		for _, name := range process.ConsumedCredentials[scheme] {
+		for _, name := range providers.ConsumedEnv(scheme) {
 			plan.Remove[name] = true
 		}
 	}

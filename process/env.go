@@ -10,17 +10,10 @@ import (
 	"strings"
 )
 
-// ConsumedCredentials are the variables inject itself reads to reach a
-// provider; the app never sees them once inject has used them.
-var ConsumedCredentials = map[string][]string{
-	"vault": {"VAULT_TOKEN"},
-	"op":    {"OP_SERVICE_ACCOUNT_TOKEN", "OP_CONNECT_TOKEN"},
-}
-
 // EnvPlan says how to turn inject's environment into the app's.
 type EnvPlan struct {
 	Base   []string          // inject's environment
-	Remove map[string]bool   // variables to drop (references, credentials, INJECT_*, strip_env)
+	Remove map[string]bool   // variables to drop (references, the credentials providers consumed, INJECT_*, strip_env)
 	Set    map[string]string // variables to add (NAME_FILE paths, expose_as values)
 	// StillRef reports whether a value still reads as a reference after
 	// resolution; such a value is an error, never passed on.

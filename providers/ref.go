@@ -21,46 +21,18 @@ import (
 // Path, Params values and Key hold unescaped text (%XX decoded).
 type Ref struct {
 	Raw    string            // as the user wrote it; error messages quote this
-	Scheme string            // "file", "vault", "aws-sm", "op"
+	Scheme string            // a registered scheme
 	Path   string            // cleaned: no empty, "." or ".." segments, no trailing "/"
 	Params map[string]string // only the parameters the scheme knows
 	Key    string            // top-level key, or a JSON pointer when it starts with "/"
 	HasKey bool              // a "#KEY" part was given
 }
 
-// scheme describes what a scheme accepts. Each provider's grammar beyond
-// this (1Password's VAULT/ITEM/FIELD shape) lives in check.
-type scheme struct {
-	params  []string
-	allowKy bool
-	lower   bool // canonical form lower-cases the path (1Password names are case-insensitive)
-	// trimLead drops a leading "/" from the path: the provider requests
-	// the path without it (Vault's API paths are relative to /v1/).
-	trimLead bool
-	// local: the identity is a local file's absolute real path.
-	local bool
-	check func(r *Ref) *RefError
-}
-
-var schemes = map[string]scheme{
-	"file":   {allowKy: true, local: true},
-	"vault":  {params: []string{"version"}, allowKy: true, trimLead: true, check: checkVault},
-	"aws-sm": {params: []string{"region", "version-id", "version-stage"}, allowKy: true},
-	"op":     {params: []string{"attribute", "ssh-format"}, lower: true, check: checkOnePassword},
-}
-
-// Schemes lists the schemes ParseRef accepts, sorted.
-func Schemes() []string {
-	out := make([]string, 0, len(schemes))
-	for s := range schemes {
-		out = append(out, s)
-	}
-	sort.Strings(out)
-	return out
-}
+// Schemes lists the schemes ParseRef accepts (those built in), sorted.
+func Schemes() []string { return Registered() }
 
 // KnownScheme reports whether s is a scheme ParseRef accepts.
-func KnownScheme(s string) bool { _, ok := schemes[s]; return ok }
+func KnownScheme(s string) bool { _, ok := registry[s]; return ok }
 
 // RefError is a malformed reference. Pos is the byte offset in Ref where the
 // problem was found, or -1.
@@ -83,7 +55,8 @@ func (e *RefError) Error() string {
 }
 
 // ParseRef parses and validates a reference against the grammar of
-// docs/reference.md ("References") and the rules of its scheme.
+// docs/reference.md ("References") and the rules of its scheme (its
+// Registration.Syntax).
 func ParseRef(raw string) (Ref, error) {
 	r := Ref{Raw: raw}
 	fail := func(pos int, format string, args ...any) (Ref, error) {
@@ -94,7 +67,8 @@ func ParseRef(raw string) (Ref, error) {
 		return fail(-1, "want SCHEME://PATH, e.g. vault://secret/app#password")
 	}
 	r.Scheme = raw[:i]
-	sc, ok := schemes[r.Scheme]
+	reg, ok := registry[r.Scheme]
+	sc := reg.Syntax
 	if !ok {
 		return fail(0, "unknown scheme %q (known: %s)", r.Scheme, strings.Join(Schemes(), ", "))
 	}
@@ -137,7 +111,7 @@ func ParseRef(raw string) (Ref, error) {
 		return Ref{}, e
 	}
 	r.Path = strings.TrimSuffix(path, "/")
-	if sc.trimLead {
+	if sc.TrimLead {
 		// The provider requests the path without its leading "/"; the
 		// policy must match what is requested.
 		r.Path = strings.TrimPrefix(r.Path, "/")
@@ -160,10 +134,10 @@ func ParseRef(raw string) (Ref, error) {
 			if !ok || name == "" || val == "" {
 				return fail(poff, "parameter %q is not NAME=VALUE", kv)
 			}
-			if !contains(sc.params, name) {
+			if !contains(sc.Params, name) {
 				known := "none"
-				if len(sc.params) > 0 {
-					known = strings.Join(sc.params, ", ")
+				if len(sc.Params) > 0 {
+					known = strings.Join(sc.Params, ", ")
 				}
 				return fail(poff, "unknown parameter %q for %s:// (known: %s)", name, r.Scheme, known)
 			}
@@ -181,7 +155,7 @@ func ParseRef(raw string) (Ref, error) {
 
 	if r.HasKey {
 		koff := len(raw) - len(rawKey)
-		if !sc.allowKy {
+		if !sc.Key {
 			return fail(koff-1, "%s:// references take no #KEY", r.Scheme)
 		}
 		if rawKey == "" {
@@ -189,7 +163,7 @@ func ParseRef(raw string) (Ref, error) {
 		}
 		// vault://p#key?version=2 is almost always a mistake in order.
 		if q := strings.IndexByte(rawKey, '?'); q >= 0 {
-			if name, _, ok := strings.Cut(rawKey[q+1:], "="); ok && contains(sc.params, name) {
+			if name, _, ok := strings.Cut(rawKey[q+1:], "="); ok && contains(sc.Params, name) {
 				return Ref{}, &RefError{Ref: raw, Pos: koff + q, Msg: fmt.Sprintf("parameter %q inside #KEY", name), Hint: "put ?params before #key"}
 			}
 		}
@@ -204,8 +178,8 @@ func ParseRef(raw string) (Ref, error) {
 		}
 		r.Key = k
 	}
-	if sc.check != nil {
-		if e := sc.check(&r); e != nil {
+	if sc.Check != nil {
+		if e := sc.Check(&r); e != nil {
 			e.Ref = raw
 			return Ref{}, e
 		}
@@ -257,7 +231,7 @@ func (r Ref) Target() string {
 // canonicalPath is the path as the canonical form spells it (1Password's
 // lower-cased), before escaping.
 func (r Ref) canonicalPath() string {
-	if schemes[r.Scheme].lower {
+	if registry[r.Scheme].Syntax.Lower {
 		return strings.ToLower(r.Path)
 	}
 	return r.Path
@@ -269,14 +243,14 @@ func (r Ref) canonicalPath() string {
 // the scheme's identities are absolute real file paths, which the caller
 // resolves against the policy's directory.
 func PatternPath(scheme, path string) (out string, local bool) {
-	sc := schemes[scheme]
-	if sc.lower {
+	sc := registry[scheme].Syntax
+	if sc.Lower {
 		path = strings.ToLower(path)
 	}
-	if sc.trimLead {
+	if sc.TrimLead {
 		path = strings.TrimPrefix(path, "/")
 	}
-	return path, sc.local
+	return path, sc.Local
 }
 
 // String is the reference as the user wrote it.
@@ -403,13 +377,4 @@ func escape(s string) string {
 		}
 	}
 	return b.String()
-}
-
-func checkVault(r *Ref) *RefError {
-	if v, ok := r.Params["version"]; ok {
-		if n, err := strconv.Atoi(v); err != nil || n < 1 {
-			return &RefError{Pos: -1, Msg: fmt.Sprintf("version must be a positive integer, got %q", v)}
-		}
-	}
-	return nil
 }

@@ -3,6 +3,7 @@ package providers
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"sort"
 	"time"
@@ -45,7 +46,11 @@ func (e Env) InFlight() int {
 // when the spec has a reference of that scheme.
 type Factory func(ctx context.Context, env Env) (Provider, error)
 
-// Registration ties a scheme to its config block and factory.
+// Registration is a provider's descriptor: everything the rest of the
+// program knows about a scheme, kept in the provider's package (each exports
+// Descriptor) and registered by providers/builtin, so policy, process, spec
+// and the commands name no scheme and a provider left out of a build leaves
+// nothing of its scheme behind.
 type Registration struct {
 	Scheme string
 	Block  string // key under providers: in the config file
@@ -54,7 +59,68 @@ type Registration struct {
 	// the provider settings in env (the file's absolute real path, Vault's
 	// namespace and path), which the policies match; nil: ref.Target().
 	Identity func(ref Ref, env Env) (string, error)
+	// Syntax is what a reference of this scheme accepts beyond the common
+	// grammar of ParseRef.
+	Syntax Syntax
+	// EnvRef: a value that starts with SCHEME:// in the environment is a
+	// reference unless env_schemes says otherwise. file is not one:
+	// ordinary variables hold file:// URLs.
+	EnvRef bool
+	// ConsumedEnv are the credential variables inject reads to reach this
+	// provider (VAULT_TOKEN); the app never sees them once the provider was
+	// opened, and a program the broker starts never does.
+	ConsumedEnv []string
+	// Policy is the provider's `inject policy NAME` and its part of
+	// `inject policy audit`; nil when it has none.
+	Policy *PolicyHooks
 }
+
+// Syntax is a scheme's part of the reference grammar.
+type Syntax struct {
+	Params []string // the ?NAME= parameters it knows
+	Key    bool     // a #KEY is allowed
+	// Lower: the canonical form lower-cases the path (1Password names are
+	// case-insensitive).
+	Lower bool
+	// TrimLead drops a leading "/" from the path: the provider requests
+	// the path without it (Vault's API paths are relative to /v1/).
+	TrimLead bool
+	// Local: the identity is a local file's absolute real path, which a
+	// policy pattern is resolved to as well.
+	Local bool
+	// Check enforces the rest of the scheme's grammar on a parsed
+	// reference (1Password's VAULT/ITEM/FIELD shape); its RefError's Ref
+	// is filled in by ParseRef.
+	Check func(r *Ref) *RefError
+}
+
+// PolicyHooks are a provider's policy commands.
+type PolicyHooks struct {
+	Use   string // `inject policy USE`: its name, then its arguments
+	Short string
+	// Generate adds the command's own flags to f and returns what prints
+	// the least grant for refs (all the spec's references; it picks its
+	// own): the grant on stdout, notes on stderr. A *UsageError means the
+	// declaration asks for no grant or a malformed one (exit 64), as does
+	// an *Error of KindConfig; any other error is the provider's (69).
+	Generate func(f Flags) func(ctx context.Context, env Env, refs []Ref, stdout, stderr io.Writer) error
+	// Audit compares the live credential with what refs need; broader is
+	// true when it can do more.
+	Audit func(ctx context.Context, env Env, refs []Ref, stdout, stderr io.Writer) (broader bool, err error)
+}
+
+// Flags is where a policy command declares flags of its own; the commands
+// pass a *pflag.FlagSet.
+type Flags interface {
+	String(name, value, usage string) *string
+	StringArray(name string, value []string, usage string) *[]string
+}
+
+// UsageError is a policy command's refusal of the declaration itself.
+type UsageError struct{ Err error }
+
+func (e *UsageError) Error() string { return e.Err.Error() }
+func (e *UsageError) Unwrap() error { return e.Err }
 
 var registry = map[string]Registration{}
 
@@ -66,6 +132,22 @@ func Register(r Registration) {
 	}
 	registry[r.Scheme] = r
 }
+
+// EnvSchemes are the schemes recognised in environment values by default
+// (those whose registration says EnvRef), sorted.
+func EnvSchemes() []string {
+	var out []string
+	for _, s := range Registered() {
+		if registry[s].EnvRef {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// ConsumedEnv are the credential variables the provider of scheme reads
+// (see Registration.ConsumedEnv); nil for a scheme not built in.
+func ConsumedEnv(scheme string) []string { return registry[scheme].ConsumedEnv }
 
 // Lookup returns the registration for scheme.
 func Lookup(scheme string) (Registration, bool) {

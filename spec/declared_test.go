@@ -4,6 +4,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/secretbroker/secretbroker/providers"
 )
 
 // DeclaredSecrets names each secret and its variable exactly as Load does
@@ -15,7 +17,7 @@ func TestDeclaredSecretsAgreesWithLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := DeclaredSecrets([]byte(file), env, DefaultEnvSchemes)
+	got, err := DeclaredSecrets([]byte(file), env, providers.EnvSchemes())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -25,7 +27,7 @@ func TestDeclaredSecretsAgreesWithLoad(t *testing.T) {
 	if len(got) != 4 || got[0].EnvVar != "DB_PASSWORD_FILE" || got[1].EnvVar != "API_TOKEN_PATH" || got[2].EnvVar != "" || got[3].EnvVar != "STRIPE_KEY_FILE" {
 		t.Errorf("variables: %+v", got)
 	}
-	if got, err := DeclaredSecrets(nil, env, DefaultEnvSchemes); err != nil || len(got) != 1 {
+	if got, err := DeclaredSecrets(nil, env, providers.EnvSchemes()); err != nil || len(got) != 1 {
 		t.Errorf("no file: %+v %v", got, err)
 	}
 }
@@ -37,7 +39,7 @@ func TestDeclaredSecretsProblems(t *testing.T) {
 		{"secrets:\n  - {name: x, ref: \"valut://a\"}\n", "secrets[0].ref"},
 		{"Secrets:\n  - {name: \"../x\", ref: \"vault://a#b\"}\n", "secrets[0].name"},
 	} {
-		_, err := DeclaredSecrets([]byte(tc.file), []string{"STRIPE_KEY=aws-sm://prod/stripe#key"}, DefaultEnvSchemes)
+		_, err := DeclaredSecrets([]byte(tc.file), []string{"STRIPE_KEY=aws-sm://prod/stripe#key"}, providers.EnvSchemes())
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q: err = %v, want %q", tc.file, err, tc.want)
 		}

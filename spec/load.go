@@ -196,7 +196,9 @@ func Load(flags *pflag.FlagSet) (*Spec, error) {
 	s.StripEnv = stringList(v, "strip_env")
 	s.EnvSchemes = stringList(v, "env_schemes")
 	if !v.IsSet("env_schemes") {
-		s.EnvSchemes = append([]string(nil), DefaultEnvSchemes...)
+		// Each provider says whether its scheme is one (file is not:
+		// ordinary variables hold file:// URLs).
+		s.EnvSchemes = providers.EnvSchemes()
 	}
 	for _, sc := range s.EnvSchemes {
 		if !providers.KnownScheme(sc) {

@@ -30,10 +30,6 @@ const (
 	DefaultMaxStaleness = time.Hour           // unrefreshed this long, /readyz fails
 )
 
-// DefaultEnvSchemes are the schemes recognised in environment values. file
-// is not among them because ordinary variables hold file:// URLs.
-var DefaultEnvSchemes = []string{"vault", "aws-sm", "op"}
-
 // Spec is a validated declaration.
 type Spec struct {
 	Dir        string

@@ -2,29 +2,16 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"io"
 	"sort"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/secretbroker/secretbroker/internal/cli"
-	"github.com/secretbroker/secretbroker/spec"
+	"github.com/secretbroker/secretbroker/providers"
 )
-
-// policySubcommands are the provider-specific `inject policy NAME`
-// commands; each provider's policy_<name>.go appends its own in init.
-var policySubcommands []func() *cobra.Command
-
-// Auditor compares a provider's live credential with what the spec needs,
-// within ctx (which carries --timeout).
-// broader is true when the credential can do more than the spec needs.
-type Auditor func(ctx context.Context, s *spec.Spec, stdout, stderr io.Writer) (broader bool, err error)
-
-// auditors are keyed by scheme; `inject policy audit` runs those whose
-// scheme the spec uses.
-var auditors = map[string]Auditor{}
 
 func newPolicyCommand() *cobra.Command {
 	c := &cobra.Command{
@@ -33,10 +20,12 @@ func newPolicyCommand() *cobra.Command {
 		Args:  cobra.ArbitraryArgs,
 		RunE:  cli.UnknownSubcommand, // `inject policy gcp` is 64, not help and 0
 	}
-	for _, mk := range policySubcommands {
-		sub := mk()
-		addPolicyFlags(sub.Flags())
-		c.AddCommand(sub)
+	// Each built-in provider with a grant to print brings its own
+	// `inject policy NAME` (its descriptor's PolicyHooks).
+	for _, sc := range providers.Registered() {
+		if reg, _ := providers.Lookup(sc); reg.Policy != nil && reg.Policy.Generate != nil {
+			c.AddCommand(newPolicyGrantCommand(reg))
+		}
 	}
 	audit := &cobra.Command{
 		Use:   "audit",
@@ -51,14 +40,14 @@ func newPolicyCommand() *cobra.Command {
 			sort.Strings(schemes)
 			broader, ran := false, 0
 			for _, sc := range schemes {
-				a, ok := auditors[sc]
-				if !ok {
+				reg, _ := providers.Lookup(sc)
+				if reg.Policy == nil || reg.Policy.Audit == nil {
 					fmt.Fprintf(cmd.ErrOrStderr(), "%s: no audit for this provider\n", sc)
 					continue
 				}
 				ran++
 				ctx, cancel := context.WithTimeout(cmd.Context(), s.Timeout) // --timeout bounds each audit
-				b, err := a(ctx, s, cmd.OutOrStdout(), cmd.ErrOrStderr())
+				b, err := reg.Policy.Audit(ctx, s.ProviderEnv(reg.Block), s.Refs(), cmd.OutOrStdout(), cmd.ErrOrStderr())
 				cancel()
 				if err != nil {
 					return cli.Exit(cli.ExitProvider, fmt.Errorf("%s audit: %w", sc, err))
@@ -76,6 +65,38 @@ func newPolicyCommand() *cobra.Command {
 	}
 	addPolicyFlags(audit.Flags())
 	c.AddCommand(audit)
+	return c
+}
+
+// newPolicyGrantCommand is `inject policy NAME` for one provider: the
+// least provider-side grant for the spec's references of its scheme, on
+// stdout, with notes on stderr.
+func newPolicyGrantCommand(reg providers.Registration) *cobra.Command {
+	c := &cobra.Command{
+		Use:   reg.Policy.Use,
+		Short: reg.Policy.Short,
+		Args:  cobra.NoArgs,
+	}
+	run := reg.Policy.Generate(c.Flags())
+	c.RunE = func(cmd *cobra.Command, _ []string) error {
+		s, err := loadSpec(cmd)
+		if err != nil {
+			return err
+		}
+		ctx, cancel := context.WithTimeout(cmd.Context(), s.Timeout) // a provider may ask its server (Vault's mounts)
+		defer cancel()
+		err = run(ctx, s.ProviderEnv(reg.Block), s.Refs(), cmd.OutOrStdout(), cmd.ErrOrStderr())
+		var usage *providers.UsageError
+		switch {
+		case err == nil:
+			return nil
+		case errors.As(err, &usage), providers.KindOf(err) == providers.KindConfig:
+			return cli.Exit(cli.ExitUsage, err)
+		default:
+			return cli.Exit(cli.ExitProvider, err)
+		}
+	}
+	addPolicyFlags(c.Flags())
 	return c
 }
 

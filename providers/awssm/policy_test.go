@@ -14,7 +14,7 @@ func TestPolicy(t *testing.T) {
 		"aws-sm://prod/db#user",
 		"aws-sm://prod/api?version-stage=AWSPREVIOUS",
 		"aws-sm://"+arn,
-		"file://x.yaml",
+		"other://x.yaml",
 	), PolicyOptions{Region: "eu-west-1", Account: "123456789012", KMSKeys: []string{"arn:aws:kms:eu-west-1:123456789012:key/k1"}})
 	if err != nil {
 		t.Fatal(err)
@@ -69,7 +69,7 @@ func TestPolicyErrors(t *testing.T) {
 	if _, _, err := Policy(refs(t, "aws-sm://a"), PolicyOptions{}); err == nil || !strings.Contains(err.Error(), "no region") {
 		t.Errorf("no region: %v", err)
 	}
-	if _, _, err := Policy(refs(t, "file://a"), PolicyOptions{Region: "x"}); err == nil || !strings.Contains(err.Error(), "no aws-sm://") {
+	if _, _, err := Policy(refs(t, "other://a"), PolicyOptions{Region: "x"}); err == nil || !strings.Contains(err.Error(), "no aws-sm://") {
 		t.Errorf("no refs: %v", err)
 	}
 	if _, _, err := Policy(refs(t, "aws-sm://a"), PolicyOptions{Region: "eu-west-1", KMSKeys: []string{"alias/x"}}); err == nil || !strings.Contains(err.Error(), "--kms-key") {

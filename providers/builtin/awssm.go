@@ -8,5 +8,5 @@ import (
 )
 
 func init() {
-	providers.Register(providers.Registration{Scheme: awssm.Scheme, Block: awssm.Block, New: awssm.New, Identity: awssm.Identity})
+	providers.Register(awssm.Descriptor())
 }

@@ -11,5 +11,5 @@ import (
 )
 
 func init() {
-	providers.Register(providers.Registration{Scheme: "file", Block: "file", New: file.Open, Identity: file.Identity})
+	providers.Register(file.Descriptor())
 }

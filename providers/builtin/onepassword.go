@@ -8,5 +8,5 @@ import (
 )
 
 func init() {
-	providers.Register(providers.Registration{Scheme: "op", Block: "onepassword", New: onepassword.New})
+	providers.Register(onepassword.Descriptor())
 }

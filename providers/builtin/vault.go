@@ -8,5 +8,5 @@ import (
 )
 
 func init() {
-	providers.Register(providers.Registration{Scheme: vault.Scheme, Block: vault.Block, New: vault.New, Identity: vault.Identity})
+	providers.Register(vault.Descriptor())
 }

@@ -168,7 +168,7 @@ func (p *connectProvider) Fetch(ctx context.Context, refs []providers.Ref) []pro
 	var imu sync.Mutex
 	items := map[itemKey]*onceEntry[*op.Item]{}
 	return providers.Parallel(ctx, p.inFlight, refs, func(ctx context.Context, ref providers.Ref) (providers.Secret, error) {
-		vname, iname, section, field := providers.OnePasswordParts(ref)
+		vname, iname, section, field := Parts(ref)
 		v, err := p.vault(ctx, ref, vname)
 		if err != nil {
 			return providers.Secret{}, err

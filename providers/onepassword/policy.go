@@ -18,10 +18,10 @@ func Vaults(refs []providers.Ref) []string {
 	seen := map[string]bool{}
 	var out []string
 	for _, r := range refs {
-		if r.Scheme != "op" {
+		if r.Scheme != Scheme {
 			continue
 		}
-		v, _, _, _ := providers.OnePasswordParts(r)
+		v, _, _, _ := Parts(r)
 		if v == "" || seen[strings.ToLower(v)] {
 			continue
 		}
@@ -87,7 +87,7 @@ func Audit(ctx context.Context, env providers.Env, refs []providers.Ref) (AuditR
 	}
 	rep := AuditReport{Mode: s.Mode, Needed: Vaults(refs)}
 	var visible []named
-	probe := providers.Ref{Raw: "1Password", Scheme: "op"}
+	probe := providers.Ref{Raw: "1Password", Scheme: Scheme}
 	if s.Mode == ModeConnect {
 		p := newConnect(s, env)
 		vs, err := call(ctx, s, func() ([]op.Vault, error) { return p.api.GetVaults() })

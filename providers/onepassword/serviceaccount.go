@@ -187,7 +187,7 @@ func (p *serviceAccountProvider) classify(ref providers.Ref, err error) error {
 // refError maps one reference's ResolveReferenceError, listing what exists
 // (names only) for the not-found kinds.
 func (p *serviceAccountProvider) refError(ctx context.Context, c sdkClient, ref providers.Ref, r sdkResult) error {
-	vname, iname, section, field := providers.OnePasswordParts(ref)
+	vname, iname, section, field := Parts(ref)
 	msg := redact(r.ErrMsg, p.s.token)
 	switch r.ErrType {
 	case "vaultNotFound":

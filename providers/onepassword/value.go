@@ -139,7 +139,7 @@ func (p *connectProvider) fieldValue(ref providers.Ref, where string, f *op.Item
 		return oneTimePassword(ref, where, f)
 	default:
 		return secret.Value{}, providers.Errorf(ref, providers.KindInvalid, "attribute=%s applies to file attachments, and %q of %s is a field (fields have: %s)",
-			a, f.Label, where, strings.Join(providers.OnePasswordFieldAttributes, ", "))
+			a, f.Label, where, strings.Join(FieldAttributes, ", "))
 	}
 }
 
@@ -167,7 +167,7 @@ func (p *connectProvider) fileValue(ctx context.Context, ref providers.Ref, wher
 		return secret.FromString(f.Name), nil
 	}
 	return secret.Value{}, providers.Errorf(ref, providers.KindInvalid, "attribute=%s applies to fields, and %q of %s is a file attachment (files have: %s)",
-		ref.Param("attribute"), f.Name, where, strings.Join(providers.OnePasswordFileAttributes, ", "))
+		ref.Param("attribute"), f.Name, where, strings.Join(FileAttributes, ", "))
 }
 
 // oneTimePassword computes the current TOTP code of a one-time password

@@ -47,7 +47,7 @@ func PlanFor(ctx context.Context, refs []providers.Ref, cfg Config, client *api.
 		}
 	}
 	for _, r := range refs {
-		if r.Scheme != "vault" {
+		if r.Scheme != Scheme {
 			continue
 		}
 		p := strings.TrimPrefix(r.Path, "/")

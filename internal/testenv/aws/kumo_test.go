@@ -57,6 +57,10 @@ func create(t *testing.T, c *secretsmanager.Client, in *secretsmanager.CreateSec
 	return out
 }
 
+// The tests parse aws-sm:// references, as a binary does once
+// providers/builtin has registered the descriptor.
+func init() { providers.Register(awssm.Descriptor()) }
+
 func fetch(t *testing.T, p providers.Provider, raws ...string) []providers.Result {
 	t.Helper()
 	var rs []providers.Ref

@@ -22,7 +22,7 @@ import (
 // providers/builtin; only the vault provider is registered here, so this
 // module does not link the AWS and 1Password SDKs.
 func init() {
-	providers.Register(providers.Registration{Scheme: sbvault.Scheme, Block: sbvault.Block, New: sbvault.New})
+	providers.Register(sbvault.Descriptor())
 }
 
 // approleBlock enables AppRole (once per cluster), creates a role with the

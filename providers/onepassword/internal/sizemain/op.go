@@ -9,6 +9,6 @@ import (
 
 func init() {
 	register = func() {
-		providers.Register(providers.Registration{Scheme: "op", Block: "onepassword", New: onepassword.New})
+		providers.Register(onepassword.Descriptor())
 	}
 }

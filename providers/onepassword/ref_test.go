@@ -1,8 +1,10 @@
-package providers
+package onepassword
 
 import (
 	"strings"
 	"testing"
+
+	"github.com/secretbroker/secretbroker/providers"
 )
 
 // The examples are the ones on 1Password's "Secret reference syntax" page.
@@ -27,14 +29,14 @@ func TestParseOnePasswordRef(t *testing.T) {
 		{"op://v_1/i.2/s-3/f 4", "v_1", "i.2", "s-3", "f 4", "op://v_1/i.2/s-3/f 4"},
 	}
 	for _, tt := range tests {
-		r, err := ParseRef(tt.in)
+		r, err := providers.ParseRef(tt.in)
 		if err != nil {
 			t.Errorf("ParseRef(%q): %v", tt.in, err)
 			continue
 		}
-		v, i, s, f := OnePasswordParts(r)
+		v, i, s, f := Parts(r)
 		if v != tt.vault || i != tt.item || s != tt.section || f != tt.field {
-			t.Errorf("OnePasswordParts(%q) = %q %q %q %q, want %q %q %q %q", tt.in, v, i, s, f, tt.vault, tt.item, tt.section, tt.field)
+			t.Errorf("Parts(%q) = %q %q %q %q, want %q %q %q %q", tt.in, v, i, s, f, tt.vault, tt.item, tt.section, tt.field)
 		}
 		if got := r.Canonical(); got != tt.canonical {
 			t.Errorf("Canonical(%q) = %q, want %q", tt.in, got, tt.canonical)
@@ -67,7 +69,7 @@ func TestParseOnePasswordRefErrors(t *testing.T) {
 		{"op://vault/item/field?attribute=otp&attribute=otp", "given twice"},
 	}
 	for _, tt := range tests {
-		_, err := ParseRef(tt.in)
+		_, err := providers.ParseRef(tt.in)
 		if err == nil {
 			t.Errorf("ParseRef(%q) succeeded, want error containing %q", tt.in, tt.want)
 			continue
@@ -91,11 +93,11 @@ func FuzzParseOnePasswordRef(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		r, err := ParseRef("op://" + strings.TrimPrefix(s, "op://"))
+		r, err := providers.ParseRef("op://" + strings.TrimPrefix(s, "op://"))
 		if err != nil {
 			return
 		}
-		v, i, sec, fld := OnePasswordParts(r)
+		v, i, sec, fld := Parts(r)
 		parts := []string{v, i, fld}
 		if strings.Count(r.Path, "/") == 3 {
 			parts = append(parts, sec)
@@ -114,7 +116,7 @@ func FuzzParseOnePasswordRef(f *testing.F) {
 		if c != strings.ToLower(c) {
 			t.Fatalf("canonical %q is not lower-case", c)
 		}
-		r2, err := ParseRef(c)
+		r2, err := providers.ParseRef(c)
 		if err != nil || r2.Canonical() != c {
 			t.Fatalf("canonical %q of %q does not reparse to itself: %v", c, s, err)
 		}

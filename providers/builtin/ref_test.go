@@ -1,9 +1,16 @@
-package providers
+//go:build !novault && !noawssm && !noonepassword
+
+package builtin_test
 
 import (
 	"strings"
 	"testing"
+
+	"github.com/secretbroker/secretbroker/providers"
 )
+
+// The reference grammar of the built-in schemes: the common part in
+// providers.ParseRef and each scheme's part in its descriptor's Syntax.
 
 func TestParseRef(t *testing.T) {
 	tests := []struct {
@@ -25,7 +32,7 @@ func TestParseRef(t *testing.T) {
 		{"vault://secret%2Fapp/admin", "vault://secret/app/admin", "vault://secret/app/admin"},
 	}
 	for _, tt := range tests {
-		r, err := ParseRef(tt.in)
+		r, err := providers.ParseRef(tt.in)
 		if err != nil {
 			t.Errorf("ParseRef(%q): %v", tt.in, err)
 			continue
@@ -37,7 +44,7 @@ func TestParseRef(t *testing.T) {
 			t.Errorf("Target(%q) = %q, want %q", tt.in, got, tt.target)
 		}
 		// The canonical form is a fixed point.
-		r2, err := ParseRef(r.Canonical())
+		r2, err := providers.ParseRef(r.Canonical())
 		if err != nil || r2.Canonical() != r.Canonical() {
 			t.Errorf("canonical %q does not reparse to itself: %v", r.Canonical(), err)
 		}
@@ -81,7 +88,7 @@ func TestParseRefErrors(t *testing.T) {
 		{"file://x.yaml?version=1", "unknown parameter"},
 	}
 	for _, tt := range tests {
-		_, err := ParseRef(tt.in)
+		_, err := providers.ParseRef(tt.in)
 		if err == nil {
 			t.Errorf("ParseRef(%q) succeeded, want error containing %q", tt.in, tt.want)
 			continue
@@ -97,12 +104,12 @@ func FuzzParseRef(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		r, err := ParseRef(s)
+		r, err := providers.ParseRef(s)
 		if err != nil {
 			return
 		}
 		c := r.Canonical()
-		r2, err := ParseRef(c)
+		r2, err := providers.ParseRef(c)
 		if err != nil {
 			t.Fatalf("canonical %q of %q does not parse: %v", c, s, err)
 		}

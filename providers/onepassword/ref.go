@@ -1,8 +1,11 @@
-package providers
+package onepassword
 
 import (
 	"fmt"
+	"slices"
 	"strings"
+
+	"github.com/secretbroker/secretbroker/providers"
 )
 
 // 1Password's secret reference syntax (developer.1password.com, "Secret
@@ -16,19 +19,19 @@ import (
 // attached to an item is referred to by its file name in place of FIELD.
 // References are case-insensitive.
 
-// OnePasswordFieldAttributes are the ?attribute= values 1Password documents
-// for a field; OnePasswordFileAttributes those for a file attachment.
+// FieldAttributes are the ?attribute= values 1Password documents
+// for a field; FileAttributes those for a file attachment.
 var (
-	OnePasswordFieldAttributes = []string{"type", "value", "id", "purpose", "otp"}
-	OnePasswordFileAttributes  = []string{"type", "content", "size", "id", "name"}
+	FieldAttributes = []string{"type", "value", "id", "purpose", "otp"}
+	FileAttributes  = []string{"type", "content", "size", "id", "name"}
 )
 
-// onePasswordAttributes is the union of both lists, in documentation order.
-var onePasswordAttributes = []string{"type", "value", "id", "purpose", "otp", "content", "size", "name"}
+// attributes is the union of both lists, in documentation order.
+var attributes = []string{"type", "value", "id", "purpose", "otp", "content", "size", "name"}
 
-// OnePasswordParts splits a parsed op:// reference into its parts. Section is
+// Parts splits a parsed op:// reference into its parts. Section is
 // "" when the reference has none.
-func OnePasswordParts(r Ref) (vault, item, section, field string) {
+func Parts(r providers.Ref) (vault, item, section, field string) {
 	p := strings.Split(r.Path, "/")
 	if len(p) == 4 {
 		return p[0], p[1], p[2], p[3]
@@ -39,28 +42,28 @@ func OnePasswordParts(r Ref) (vault, item, section, field string) {
 	return "", "", "", ""
 }
 
-// checkOnePassword enforces the syntax above on the path as written: %XX
+// checkRef enforces the syntax above on the path as written: %XX
 // escapes are refused, since no allowed character needs one and a decoded
 // "/" would change which part is which.
-func checkOnePassword(r *Ref) *RefError {
-	const off = len("op://")
+func checkRef(r *providers.Ref) *providers.RefError {
+	const off = len(Scheme + "://")
 	raw := r.Raw[off:]
 	if i := strings.IndexAny(raw, "?#"); i >= 0 {
 		raw = raw[:i]
 	}
 	raw = strings.TrimSuffix(raw, "/")
 	if strings.HasPrefix(raw, "/") {
-		return &RefError{Pos: off, Msg: "want op://VAULT/ITEM[/SECTION]/FIELD; the vault name is missing"}
+		return &providers.RefError{Pos: off, Msg: "want op://VAULT/ITEM[/SECTION]/FIELD; the vault name is missing"}
 	}
 	parts := strings.Split(raw, "/")
 	if len(parts) < 3 || len(parts) > 4 {
-		return &RefError{Pos: -1, Msg: fmt.Sprintf("want op://VAULT/ITEM[/SECTION]/FIELD, got %d part(s)", len(parts)),
+		return &providers.RefError{Pos: -1, Msg: fmt.Sprintf("want op://VAULT/ITEM[/SECTION]/FIELD, got %d part(s)", len(parts)),
 			Hint: "a name that holds \"/\" goes by its id"}
 	}
 	pos := off
 	for _, p := range parts {
 		if strings.TrimSpace(p) != p {
-			return &RefError{Pos: pos, Msg: fmt.Sprintf("name %q has leading or trailing spaces", p),
+			return &providers.RefError{Pos: pos, Msg: fmt.Sprintf("name %q has leading or trailing spaces", p),
 				Hint: "remove them, or refer to it by its id"}
 		}
 		for i := 0; i < len(p); i++ {
@@ -70,7 +73,7 @@ func checkOnePassword(r *Ref) *RefError {
 			if ok {
 				continue
 			}
-			e := &RefError{Pos: pos + i, Msg: fmt.Sprintf("name %q holds %q, which 1Password secret references do not allow (letters, digits, \"-\", \"_\", \".\" and spaces only)", p, rune(c)),
+			e := &providers.RefError{Pos: pos + i, Msg: fmt.Sprintf("name %q holds %q, which 1Password secret references do not allow (letters, digits, \"-\", \"_\", \".\" and spaces only)", p, rune(c)),
 				Hint: "refer to that vault, item, section or field by its id instead"}
 			switch {
 			case c == '%':
@@ -89,20 +92,20 @@ func checkOnePassword(r *Ref) *RefError {
 	// References are case-insensitive: keep the canonical form in one case.
 	if a, ok := r.Params["attribute"]; ok {
 		a = strings.ToLower(a)
-		if !contains(onePasswordAttributes, a) {
-			return &RefError{Pos: -1, Msg: fmt.Sprintf("unknown attribute %q (a field has %s; a file attachment has %s)", r.Params["attribute"],
-				strings.Join(OnePasswordFieldAttributes, ", "), strings.Join(OnePasswordFileAttributes, ", "))}
+		if !slices.Contains(attributes, a) {
+			return &providers.RefError{Pos: -1, Msg: fmt.Sprintf("unknown attribute %q (a field has %s; a file attachment has %s)", r.Params["attribute"],
+				strings.Join(FieldAttributes, ", "), strings.Join(FileAttributes, ", "))}
 		}
 		r.Params["attribute"] = a
 	}
 	if f, ok := r.Params["ssh-format"]; ok {
 		f = strings.ToLower(f)
 		if f != "openssh" {
-			return &RefError{Pos: -1, Msg: fmt.Sprintf("unknown ssh-format %q (known: openssh)", r.Params["ssh-format"])}
+			return &providers.RefError{Pos: -1, Msg: fmt.Sprintf("unknown ssh-format %q (known: openssh)", r.Params["ssh-format"])}
 		}
 		r.Params["ssh-format"] = f
 		if a := r.Params["attribute"]; a != "" && a != "value" {
-			return &RefError{Pos: -1, Msg: fmt.Sprintf("ssh-format=openssh formats a private key's value; it does not combine with attribute=%s", a)}
+			return &providers.RefError{Pos: -1, Msg: fmt.Sprintf("ssh-format=openssh formats a private key's value; it does not combine with attribute=%s", a)}
 		}
 	}
 	return nil

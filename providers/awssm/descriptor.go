@@ -1,0 +1,60 @@
+package awssm
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/secretbroker/secretbroker/providers"
+)
+
+// Descriptor is everything the rest of the program knows about aws-sm://
+// references; providers/builtin registers it.
+func Descriptor() providers.Registration {
+	return providers.Registration{
+		Scheme:   Scheme,
+		Block:    Block,
+		New:      New,
+		Identity: Identity,
+		Syntax:   providers.Syntax{Params: []string{"region", "version-id", "version-stage"}, Key: true},
+		EnvRef:   true,
+		// The AWS SDK's own variables (AWS_*, a web identity token file)
+		// are left to the app, which often talks to AWS itself.
+		Policy: &providers.PolicyHooks{
+			Use:      "aws [--config FILE] [--account ID] [--kms-key ARN]...",
+			Short:    "Print the least IAM policy that lets inject read the spec's aws-sm secrets",
+			Generate: policyCommand,
+			Audit: func(ctx context.Context, env providers.Env, refs []providers.Ref, stdout, stderr io.Writer) (bool, error) {
+				sm, id, region, err := NewAudit(ctx, env)
+				if err != nil {
+					return false, err
+				}
+				return Audit(ctx, sm, id, refs, region, stdout, stderr)
+			},
+		},
+	}
+}
+
+// policyCommand is `inject policy aws`: the least IAM policy for the
+// spec's aws-sm references (see Policy), JSON on stdout, notes on stderr.
+func policyCommand(f providers.Flags) func(context.Context, providers.Env, []providers.Ref, io.Writer, io.Writer) error {
+	account := f.String("account", "", "AWS account id the named secrets live in (default: any account)")
+	kmsKeys := f.StringArray("kms-key", nil, "ARN of a customer-managed KMS key the secrets are encrypted with (repeatable)")
+	return func(_ context.Context, env providers.Env, refs []providers.Ref, stdout, stderr io.Writer) error {
+		region, _ := env.Config["region"].(string)
+		for _, v := range []string{"AWS_REGION", "AWS_DEFAULT_REGION"} {
+			if region == "" && env.Getenv != nil {
+				region = env.Getenv(v)
+			}
+		}
+		pol, notes, err := Policy(refs, PolicyOptions{Region: region, Account: *account, KMSKeys: *kmsKeys})
+		if err != nil {
+			return &providers.UsageError{Err: err}
+		}
+		for _, n := range notes {
+			fmt.Fprintln(stderr, "note: "+n)
+		}
+		_, err = stdout.Write(pol.JSON())
+		return err
+	}
+}

@@ -1,0 +1,5 @@
+//go:build !noonepassword
+
+package builtin_test
+
+func init() { built["op"] = true }

@@ -1,0 +1,5 @@
+//go:build !novault
+
+package builtin_test
+
+func init() { built["vault"] = true }
