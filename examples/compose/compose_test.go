@@ -11,6 +11,7 @@ import (
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/spf13/pflag"
 
+	_ "github.com/secretbroker/secretbroker/providers/builtin" // references parse as inject parses them
 	"github.com/secretbroker/secretbroker/spec"
 )
 

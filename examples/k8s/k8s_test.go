@@ -19,6 +19,7 @@ import (
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	sigsyaml "sigs.k8s.io/yaml"
 
+	_ "github.com/secretbroker/secretbroker/providers/builtin" // references parse as inject parses them
 	"github.com/secretbroker/secretbroker/spec"
 )
 
