@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/spf13/cobra"
@@ -82,6 +83,11 @@ func newPolicyGrantCommand(reg providers.Registration) *cobra.Command {
 		s, err := loadSpec(cmd)
 		if err != nil {
 			return err
+		}
+		if !slices.ContainsFunc(s.Refs(), func(r providers.Ref) bool { return r.Scheme == reg.Scheme }) {
+			// An empty grant would look like a grant: refuse (64) here, once,
+			// for every provider.
+			return cli.Exit(cli.ExitUsage, fmt.Errorf("the spec has no %s:// reference, so `inject policy %s` has nothing to grant", reg.Scheme, cmd.Name()))
 		}
 		ctx, cancel := context.WithTimeout(cmd.Context(), s.Timeout) // a provider may ask its server (Vault's mounts)
 		defer cancel()

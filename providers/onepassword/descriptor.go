@@ -2,9 +2,7 @@ package onepassword
 
 import (
 	"context"
-	"fmt"
 	"io"
-	"slices"
 
 	"github.com/secretbroker/secretbroker/providers"
 )
@@ -32,10 +30,6 @@ func Descriptor() providers.Registration {
 			Short: "Print the 1Password vaults the spec reads and the access a service account or Connect token needs",
 			Generate: func(providers.Flags) func(context.Context, providers.Env, []providers.Ref, io.Writer, io.Writer) error {
 				return func(_ context.Context, _ providers.Env, refs []providers.Ref, stdout, _ io.Writer) error {
-					if !slices.ContainsFunc(refs, func(r providers.Ref) bool { return r.Scheme == Scheme }) {
-						// As `policy vault` and `policy aws` do (64).
-						return &providers.UsageError{Err: fmt.Errorf("the spec has no %s:// reference, so it needs no 1Password access", Scheme)}
-					}
 					return WritePolicy(stdout, refs)
 				}
 			},

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"slices"
 	"strconv"
 
 	"github.com/secretbroker/secretbroker/providers"
@@ -39,10 +38,6 @@ func Descriptor() providers.Registration {
 // generate is `inject policy vault`: the minimal ACL policy for the spec's
 // vault references (see PolicyFor), HCL on stdout, notes on stderr.
 func generate(ctx context.Context, env providers.Env, refs []providers.Ref, stdout, stderr io.Writer) error {
-	if !slices.ContainsFunc(refs, func(r providers.Ref) bool { return r.Scheme == Scheme }) {
-		// As `policy aws` does: an empty policy would look like a grant.
-		return &providers.UsageError{Err: fmt.Errorf("the spec has no %s:// reference, so it needs no Vault policy", Scheme)}
-	}
 	hcl, notes, err := PolicyFor(ctx, env, refs)
 	if err != nil {
 		return err
