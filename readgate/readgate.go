@@ -180,7 +180,7 @@ func read(path string, o Options) ([]byte, string, error) {
 			return fail(KindDenied, err.Error()+"; make it readable by that user, or drop --user", nil)
 		}
 	}
-	fd, err := openNoSymlinks(real, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_NOCTTY)
+	fd, err := OpenNoSymlinks(real, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_NOCTTY)
 	if err != nil {
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
@@ -282,9 +282,11 @@ func readAll(fd int, size, max int64) ([]byte, error) {
 	return b, nil
 }
 
-// openNoSymlinks opens an absolute, already resolved path with flags
-// (close-on-exec added), refusing a symlink in any component.
-func openNoSymlinks(path string, flags int) (int, error) {
+// OpenNoSymlinks opens an absolute, already resolved path with flags
+// (close-on-exec added), refusing a symlink in any component: a path
+// resolved first and opened second cannot be redirected in between. tmpfs
+// opens the secrets directory's parent with it.
+func OpenNoSymlinks(path string, flags int) (int, error) {
 	how := unix.OpenHow{
 		Flags:   uint64(flags | unix.O_CLOEXEC),
 		Resolve: unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS,

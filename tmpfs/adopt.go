@@ -58,12 +58,10 @@ func (d *Dir) RemoveStaleTemps() int {
 		return 0
 	}
 	defer unix.Flock(d.fd, unix.LOCK_UN)
-	f, err := os.Open(d.Path)
+	names, err := d.names()
 	if err != nil {
 		return 0
 	}
-	names, _ := f.Readdirnames(-1)
-	f.Close()
 	n := 0
 	for _, name := range names {
 		if IsTempName(name) {
@@ -73,6 +71,19 @@ func (d *Dir) RemoveStaleTemps() int {
 		}
 	}
 	return n
+}
+
+// names lists the directory through its descriptor (a fresh open of "."
+// in it, so the listing has its own offset), never through d.Path, which
+// another user may have pointed elsewhere since Open.
+func (d *Dir) names() ([]string, error) {
+	fd, err := unix.Openat(d.fd, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	f := os.NewFile(uintptr(fd), d.Path)
+	defer f.Close()
+	return f.Readdirnames(-1)
 }
 
 // IsTempName reports whether name is one of tempName's.

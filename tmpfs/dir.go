@@ -16,11 +16,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/secretbroker/secretbroker/identity"
+	"github.com/secretbroker/secretbroker/readgate"
 )
 
 // Options says how Open may treat the directory.
@@ -80,6 +80,18 @@ func IsMemory(path string) (bool, error) {
 
 // Open prepares the directory: checks or mounts it, falls back when the
 // default is missing, sets its owner, and opens it for writing.
+//
+// Everything is decided on what is actually used, because the parent may
+// be writable by others (mode 0777, or 1777 like /tmp), who could swap the
+// directory or a directory above it for a symlink between a check and a
+// use: the parent's path is resolved once and opened with no symlink
+// allowed on the way (openat2 RESOLVE_NO_SYMLINKS), the directory is
+// created (mkdirat) and opened (O_NOFOLLOW) relative to that descriptor,
+// its owner, mode and file system are read from its own descriptor
+// (fstat, fstatfs), a tmpfs is mounted on that descriptor, and every later
+// write, rename, unlink and listing is relative to the directory's
+// descriptor. os.Root is not used: it follows symlinks inside the root and
+// cannot flock, fchown or mount.
 func Open(path string, o Options) (*Dir, error) {
 	log := o.Logger
 	if log == nil {
@@ -90,22 +102,29 @@ func Open(path string, o Options) (*Dir, error) {
 		// Checked before anything is created: only root may chown.
 		return nil, &Error{Path: path, Msg: fmt.Sprintf("giving the directory and files to --user %s needs root (running as uid %d); run as root, or drop --user and run as that user", o.Owner, os.Geteuid())}
 	}
-	created := false
-	fi, err := os.Lstat(path)
-	switch {
-	case err == nil && fi.Mode()&fs.ModeSymlink != 0:
-		return nil, &Error{Path: path, Msg: "is a symlink; give the real directory, so nobody can redirect where secrets go"}
-	case err == nil && !fi.IsDir():
-		return nil, &Error{Path: path, Msg: "exists and is not a directory"}
-	case errors.Is(err, fs.ErrNotExist):
+	if o.Mount {
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, &Error{Path: path, Msg: "cannot create it to mount a tmpfs", Err: err}
+		}
+	}
+	parent, pfd, err := openParent(path)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, &Error{Path: path, Msg: "cannot open its parent directory", Err: err}
+	}
+	if pfd >= 0 {
+		defer unix.Close(pfd)
+	}
+	base := filepath.Base(path)
+	created, exists := false, false
+	if pfd >= 0 {
+		if exists, err = lookAt(pfd, base, path); err != nil {
+			return nil, err
+		}
+	}
+	if !exists {
 		switch {
-		case o.Mount:
-			if err := os.MkdirAll(path, 0o700); err != nil {
-				return nil, &Error{Path: path, Msg: "cannot create it to mount a tmpfs", Err: err}
-			}
-			created = true
-		case parentIsMemory(path) || o.AllowDisk:
-			if err := os.Mkdir(path, 0o700); err != nil {
+		case pfd >= 0 && (o.Mount || fdIsMemory(pfd) || o.AllowDisk):
+			if err := unix.Mkdirat(pfd, base, 0o700); err != nil {
 				if o.Fallback {
 					return openFallback(path, o, log)
 				}
@@ -114,39 +133,120 @@ func Open(path string, o Options) (*Dir, error) {
 			created = true
 		case o.Fallback:
 			return openFallback(path, o, log)
+		case o.AllowDisk:
+			return nil, &Error{Path: path, Msg: "does not exist and cannot be created", Err: unix.ENOENT}
 		default:
 			return nil, &Error{Path: path, Msg: "does not exist; give the container a tmpfs there (docker run --tmpfs " + path + ", a compose tmpfs volume, or an emptyDir with medium: Memory), or pass --mount"}
 		}
-	case err != nil:
-		return nil, &Error{Path: path, Msg: "cannot inspect it", Err: err}
 	}
-	d, err := prepare(path, o, created, log)
-	if err != nil && created {
-		os.Remove(path)
-	}
-	return d, err
+	return prepare(pfd, filepath.Join(parent, base), o, created, false, log)
 }
 
-func parentIsMemory(path string) bool {
-	ok, err := IsMemory(filepath.Dir(path))
-	return err == nil && ok
-}
-
-func prepare(path string, o Options, created bool, log *slog.Logger) (*Dir, error) {
-	mem, err := IsMemory(path)
+// openParent resolves the symlinks of path's parent now (a path such as
+// /var/run/secrets is fine) and opens the result with none allowed, so a
+// symlink planted on the way afterwards is refused rather than followed.
+// It returns the resolved parent and an O_PATH descriptor of it (-1 with
+// an error wrapping fs.ErrNotExist when the parent is missing).
+func openParent(path string) (string, int, error) {
+	parent, err := filepath.EvalSymlinks(filepath.Dir(path))
 	if err != nil {
-		return nil, &Error{Path: path, Msg: "cannot check its file system", Err: err}
+		return "", -1, err
+	}
+	if parent, err = filepath.Abs(parent); err != nil {
+		return "", -1, err
+	}
+	fd, err := readgate.OpenNoSymlinks(parent, unix.O_PATH|unix.O_DIRECTORY)
+	if err != nil {
+		if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.EXDEV) {
+			return "", -1, fmt.Errorf("a symlink appeared on the way to %s after it was resolved", parent)
+		}
+		return "", -1, err
+	}
+	return parent, fd, nil
+}
+
+// lookAt reports whether base exists in the directory pfd; what is there
+// must be a directory, not a symlink (which could send the secrets
+// anywhere) nor anything else. path names it in messages.
+func lookAt(pfd int, base, path string) (bool, error) {
+	var st unix.Stat_t
+	err := unix.Fstatat(pfd, base, &st, unix.AT_SYMLINK_NOFOLLOW)
+	switch {
+	case errors.Is(err, unix.ENOENT):
+		return false, nil
+	case err != nil:
+		return false, &Error{Path: path, Msg: "cannot inspect it", Err: err}
+	case st.Mode&unix.S_IFMT == unix.S_IFLNK:
+		return false, &Error{Path: path, Msg: "is a symlink; give the real directory, so nobody can redirect where secrets go"}
+	case st.Mode&unix.S_IFMT != unix.S_IFDIR:
+		return false, &Error{Path: path, Msg: "exists and is not a directory"}
+	}
+	return true, nil
+}
+
+// fdIsMemory reports whether the open file fd is on tmpfs or ramfs.
+func fdIsMemory(fd int) bool {
+	var st unix.Statfs_t
+	return unix.Fstatfs(fd, &st) == nil && (st.Type == unix.TMPFS_MAGIC || st.Type == unix.RAMFS_MAGIC)
+}
+
+// prepare opens path's last element in the parent pfd without following a
+// symlink and decides on that descriptor: it must be the directory we
+// just made when created, it must be memory-backed (or a tmpfs is mounted
+// on it, or disk is allowed), and it must be ours (setOwner; for a
+// fallback, private: ours alone, mode 0700). On failure it removes the
+// directory it created, if that is still what the name holds, and
+// unmounts what it mounted.
+func prepare(pfd int, path string, o Options, created, private bool, log *slog.Logger) (d *Dir, err error) {
+	base := filepath.Base(path)
+	fd, err := unix.Openat(pfd, base, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOTDIR) {
+			return nil, &Error{Path: path, Msg: "was swapped for a symlink or a file while being opened; refusing it", Err: err}
+		}
+		return nil, &Error{Path: path, Msg: "cannot open it", Err: err}
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return nil, &Error{Path: path, Msg: "cannot stat it", Err: err}
 	}
 	mounted := false
-	if !mem && o.Mount {
-		opts := "mode=0700,size=16m"
-		if o.Owner != nil {
-			opts += ",uid=" + strconv.Itoa(o.Owner.UID) + ",gid=" + strconv.Itoa(o.Owner.GID)
+	defer func() {
+		if err == nil {
+			return
 		}
-		if err := unix.Mount("tmpfs", path, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, opts); err != nil {
+		if mounted {
+			_ = unix.Unmount(fdPath(fd), unix.MNT_DETACH)
+		}
+		unix.Close(fd)
+		var now unix.Stat_t
+		if created && unix.Fstatat(pfd, base, &now, unix.AT_SYMLINK_NOFOLLOW) == nil && now.Dev == st.Dev && now.Ino == st.Ino {
+			_ = unix.Unlinkat(pfd, base, unix.AT_REMOVEDIR)
+		}
+	}()
+	if created && (int(st.Uid) != os.Geteuid() || st.Mode&0o077 != 0) {
+		// Still the directory we made (0700, ours)? In a parent that others
+		// may write, it could have been swapped between mkdirat and openat.
+		return nil, &Error{Path: path, Msg: fmt.Sprintf("changed between creating and opening it (now uid %d, mode %04o); refusing it", st.Uid, st.Mode&0o7777)}
+	}
+	if private && !created {
+		if err := checkPrivate(path, &st, o.Owner); err != nil {
+			return nil, err
+		}
+	}
+	mem := fdIsMemory(fd)
+	if !mem && o.Mount {
+		opts := map[string]string{"mode": "0700", "size": "16m"}
+		if o.Owner != nil {
+			opts["uid"], opts["gid"] = strconv.Itoa(o.Owner.UID), strconv.Itoa(o.Owner.GID)
+		}
+		root, err := mountTmpfs(pfd, base, fd, &st, opts)
+		if err != nil {
 			return nil, &Error{Path: path, Msg: "cannot mount a tmpfs (--mount needs CAP_SYS_ADMIN; in a container give it a tmpfs instead)", Err: err}
 		}
-		mem, mounted = true, true
+		unix.Close(fd)
+		fd, mem, mounted = root, true, true
 		log.Info("mounted a tmpfs for secrets", "dir", path)
 	}
 	if !mem {
@@ -155,23 +255,90 @@ func prepare(path string, o Options, created bool, log *slog.Logger) (*Dir, erro
 		}
 		log.Warn("secrets directory is disk-backed; secrets will reach the disk (--allow-disk)", "dir", path)
 	}
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, &Error{Path: path, Msg: "cannot open it", Err: err}
-	}
-	// Where the descriptor really is: a symlink higher up the path must not
-	// let a policy's dirs: judge one place while files go to another.
-	if real, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(fd)); err == nil && filepath.IsAbs(real) {
-		path = real
-	} else if real, err := filepath.EvalSymlinks(path); err == nil {
-		path = real
-	}
-	d := &Dir{Path: path, Memory: mem, Mounted: mounted, fd: fd, owner: o.Owner, written: map[string]bool{}, inodes: map[string]fileID{}}
+	d = &Dir{Path: path, Memory: mem, Mounted: mounted, fd: fd, owner: o.Owner, written: map[string]bool{}, inodes: map[string]fileID{}}
 	if err := d.setOwner(created); err != nil {
-		d.Close()
 		return nil, err
 	}
 	return d, nil
+}
+
+// fdPath names an open descriptor for the calls that take only a path
+// (umount, classic mount); the kernel resolves it to what fd holds.
+func fdPath(fd int) string { return "/proc/self/fd/" + strconv.Itoa(fd) }
+
+// mountTmpfs mounts a tmpfs with opts on the directory fd (which is base
+// in pfd, stat st) and returns a descriptor of the new tmpfs's root. With
+// the new mount API (fsopen, fsmount, move_mount; Linux 5.2+) the tmpfs is
+// made detached, its root descriptor is what we write to, and it is moved
+// onto fd itself, so no path is resolved at all. Without it (ENOSYS, or a
+// seccomp profile that predates it: EPERM), mount(2) is given fd's
+// /proc/self/fd path and the root is opened again as base in pfd and
+// accepted only if it is a tmpfs that was not there before (another
+// device than st) and still 0700 and ours.
+func mountTmpfs(pfd int, base string, fd int, st *unix.Stat_t, opts map[string]string) (int, error) {
+	if newMountAPI {
+		root, err := fsmountTmpfs(fd, opts)
+		if !errors.Is(err, unix.ENOSYS) && !errors.Is(err, unix.EPERM) {
+			return root, err
+		}
+	}
+	data := ""
+	for _, k := range []string{"mode", "size", "uid", "gid"} {
+		if v, ok := opts[k]; ok {
+			if data != "" {
+				data += ","
+			}
+			data += k + "=" + v
+		}
+	}
+	if err := unix.Mount("tmpfs", fdPath(fd), "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, data); err != nil {
+		return -1, err
+	}
+	root, err := unix.Openat(pfd, base, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	var rst unix.Stat_t
+	if err == nil && (unix.Fstat(root, &rst) != nil || !fdIsMemory(root) || rst.Dev == st.Dev || rst.Mode&0o077 != 0) {
+		unix.Close(root)
+		root, err = -1, errors.New("the mount point was swapped while mounting")
+	}
+	if err != nil {
+		_ = unix.Unmount(fdPath(fd), unix.MNT_DETACH)
+		return -1, err
+	}
+	return root, nil
+}
+
+// newMountAPI is false only in this package's tests of the mount(2) path.
+var newMountAPI = true
+
+// fsmountTmpfs is mountTmpfs with the new mount API.
+func fsmountTmpfs(fd int, opts map[string]string) (int, error) {
+	fsfd, err := unix.Fsopen("tmpfs", unix.FSOPEN_CLOEXEC)
+	if err != nil {
+		return -1, err
+	}
+	defer unix.Close(fsfd)
+	for k, v := range opts {
+		if err := unix.FsconfigSetString(fsfd, k, v); err != nil {
+			return -1, fmt.Errorf("tmpfs option %s: %w", k, err)
+		}
+	}
+	if err := unix.FsconfigCreate(fsfd); err != nil {
+		return -1, err
+	}
+	mfd, err := unix.Fsmount(fsfd, unix.FSMOUNT_CLOEXEC, unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV|unix.MOUNT_ATTR_NOEXEC)
+	if err != nil {
+		return -1, err
+	}
+	defer unix.Close(mfd)
+	if err := unix.MoveMount(mfd, "", fd, "", unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH); err != nil {
+		return -1, err
+	}
+	root, err := unix.Openat(mfd, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		_ = unix.Unmount(fdPath(mfd), unix.MNT_DETACH)
+		return -1, err
+	}
+	return root, nil
 }
 
 // setOwner checks that the directory is ours alone, and gives one we
@@ -188,11 +355,7 @@ func (d *Dir) setOwner(created bool) error {
 		return &Error{Path: d.Path, Msg: "cannot stat it", Err: err}
 	}
 	if created {
-		// Still the directory we made (0700, ours)? In a parent that others
-		// may write, it could have been swapped between mkdir and open.
-		if !d.Mounted && (int(st.Uid) != os.Geteuid() || st.Mode&0o077 != 0) {
-			return &Error{Path: d.Path, Msg: fmt.Sprintf("changed between creating and opening it (now uid %d, mode %04o); refusing it", st.Uid, st.Mode&0o7777)}
-		}
+		// prepare checked it is still the directory we made.
 		if d.owner == nil {
 			return nil // made 0700 by us, for us
 		}
@@ -235,16 +398,6 @@ func ownerNote(owner *identity.Identity) string {
 	return fmt.Sprintf(" nor --user %s", owner)
 }
 
-func (d *Dir) empty() bool {
-	f, err := os.Open(d.Path)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	names, _ := f.Readdirnames(1)
-	return len(names) == 0
-}
-
 // FallbackRoot holds the per-user fallback directories. It is a variable
 // only so this package's tests can point it elsewhere.
 var FallbackRoot = "/dev/shm"
@@ -267,20 +420,37 @@ func openFallback(wanted string, o Options, log *slog.Logger) (*Dir, error) {
 	cands = append(cands, fmt.Sprintf("%s/secretbroker-%d", FallbackRoot, uid))
 	var reasons []string
 	for _, c := range cands {
-		created, err := ensurePrivate(c, o.Owner)
+		d, err := openPrivate(c, o, log)
 		if err != nil {
 			reasons = append(reasons, err.Error())
 			continue
 		}
-		if mem, err := IsMemory(c); err != nil || !mem {
-			reasons = append(reasons, c+": not memory-backed")
-			continue
-		}
-		log.Warn("secrets directory is missing; using a fallback (set dir: or --dir, or give the container a tmpfs there)", "wanted", wanted, "using", c)
-		o.Fallback = false
-		return prepare(c, o, created, log)
+		log.Warn("secrets directory is missing; using a fallback (set dir: or --dir, or give the container a tmpfs there)", "wanted", wanted, "using", d.Path)
+		return d, nil
 	}
 	return nil, &Error{Path: wanted, Msg: "does not exist, and no fallback was usable: " + joinReasons(reasons)}
+}
+
+// openPrivate opens a fallback directory, creating it 0700 when missing;
+// one that exists must be ours alone (checkPrivate) and memory-backed.
+func openPrivate(dir string, o Options, log *slog.Logger) (*Dir, error) {
+	parent, pfd, err := openParent(dir)
+	if err != nil {
+		return nil, &Error{Path: dir, Msg: "cannot open its parent directory", Err: err}
+	}
+	defer unix.Close(pfd)
+	base := filepath.Base(dir)
+	exists, err := lookAt(pfd, base, dir)
+	if err != nil {
+		return nil, err
+	}
+	if !exists {
+		if err := unix.Mkdirat(pfd, base, 0o700); err != nil {
+			return nil, &Error{Path: dir, Msg: "cannot create it", Err: err}
+		}
+	}
+	o.Fallback, o.AllowDisk, o.Mount = false, false, false
+	return prepare(pfd, filepath.Join(parent, base), o, !exists, true, log)
 }
 
 func joinReasons(r []string) string {
@@ -294,34 +464,17 @@ func joinReasons(r []string) string {
 	return s
 }
 
-// ensurePrivate creates dir 0700, or accepts an existing one only if it is
-// ours: not a symlink, a directory, owned by the effective user (or by the
-// --user it was handed to earlier), mode 0700.
-func ensurePrivate(dir string, owner *identity.Identity) (bool, error) {
-	fi, err := os.Lstat(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		if err := os.Mkdir(dir, 0o700); err != nil {
-			return false, fmt.Errorf("%s: cannot create: %v", dir, err)
-		}
-		return true, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("%s: %v", dir, err)
-	}
-	if fi.Mode()&fs.ModeSymlink != 0 {
-		return false, fmt.Errorf("%s: is a symlink; refusing it", dir)
-	}
-	if !fi.IsDir() {
-		return false, fmt.Errorf("%s: not a directory", dir)
-	}
-	st := fi.Sys().(*syscall.Stat_t)
+// checkPrivate is the rule for a fallback directory that already exists:
+// owned by the effective user (or by the --user it was handed to earlier)
+// and mode 0700, since it is a well-known name anyone could have made.
+func checkPrivate(dir string, st *unix.Stat_t, owner *identity.Identity) error {
 	if int(st.Uid) != os.Geteuid() && (owner == nil || int(st.Uid) != owner.UID) {
-		return false, fmt.Errorf("%s: owned by uid %d, not by us (uid %d); someone else made it, refusing it", dir, st.Uid, os.Geteuid())
+		return &Error{Path: dir, Msg: fmt.Sprintf("owned by uid %d, not by us (uid %d); someone else made it, refusing it", st.Uid, os.Geteuid())}
 	}
-	if fi.Mode().Perm() != 0o700 {
-		return false, fmt.Errorf("%s: mode %s, want 0700; refusing it", dir, fi.Mode().Perm())
+	if st.Mode&0o7777 != 0o700 {
+		return &Error{Path: dir, Msg: fmt.Sprintf("mode %04o, want 0700; refusing it", st.Mode&0o7777)}
 	}
-	return false, nil
+	return nil
 }
 
 // Close releases the directory descriptor. It leaves the files in place.

@@ -275,6 +275,17 @@ func TestMount(t *testing.T) {
 	if os.Getuid() != 0 {
 		t.Skip("--mount needs root")
 	}
+	for _, api := range []bool{true, false} {
+		t.Run(fmt.Sprintf("new mount API %v", api), func(t *testing.T) {
+			old := newMountAPI
+			newMountAPI = api
+			t.Cleanup(func() { newMountAPI = old })
+			testMount(t)
+		})
+	}
+}
+
+func testMount(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "secrets") // on disk, missing
 	d, err := Open(dir, Options{Mount: true})
 	if err != nil {
@@ -294,6 +305,64 @@ func TestMount(t *testing.T) {
 	}
 	if mem, _ := IsMemory(dir); !mem {
 		t.Fatal("no tmpfs at the directory")
+	}
+	if err := d.Write("token", []byte("fake"), 0o400); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "token")); err != nil {
+		t.Fatalf("the file is not in the tmpfs at the path: %v", err)
+	}
+}
+
+// TestDirSwappedAfterOpen: once open, the directory is the descriptor,
+// not the path. Another directory put at the path afterwards gets no
+// file, and its names are not taken for ours (stale-temp clean-up lists
+// through the descriptor).
+func TestDirSwappedAfterOpen(t *testing.T) {
+	base := shmDir(t)
+	dir := filepath.Join(base, "s")
+	os.Mkdir(dir, 0o700)
+	d, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	stale := tempName("token")
+	os.WriteFile(filepath.Join(dir, stale), nil, 0o600)
+	os.Rename(dir, dir+".moved")
+	os.Mkdir(dir, 0o700)
+	other := filepath.Join(dir, tempName("other"))
+	os.WriteFile(other, nil, 0o600)
+	if err := d.Write("token", []byte("fake"), 0o400); err != nil {
+		t.Fatal(err)
+	}
+	if n := d.RemoveStaleTemps(); n != 1 {
+		t.Errorf("removed %d stale temporary files, want 1", n)
+	}
+	if _, err := os.Stat(other); err != nil {
+		t.Errorf("removed a file of the directory now at the path: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir+".moved", "token")); err != nil {
+		t.Errorf("the file is not in the directory that was opened: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "token")); err == nil {
+		t.Error("the file went to the directory now at the path")
+	}
+}
+
+// TestOpenParentSymlink: a symlink above the directory is resolved once
+// (Path is the real place, which dirs: is matched on).
+func TestOpenParentSymlink(t *testing.T) {
+	base := shmDir(t)
+	os.Mkdir(filepath.Join(base, "real"), 0o755)
+	os.Symlink("real", filepath.Join(base, "link"))
+	d, err := Open(filepath.Join(base, "link", "s"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if want := filepath.Join(base, "real", "s"); d.Path != want {
+		t.Errorf("Path %s, want %s", d.Path, want)
 	}
 }
 
