@@ -11,10 +11,8 @@
 package policy
 
 import (
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -54,7 +52,7 @@ type Policy struct {
 // Load reads a policy file strictly (see Parse). It must be a regular file
 // no larger than MaxBytes.
 func Load(path string) (*Policy, error) {
-	b, err := readCapped(path, 0)
+	b, err := readCapped(path)
 	if err != nil {
 		return nil, fmt.Errorf("policy %s: %w", path, err)
 	}
@@ -62,13 +60,18 @@ func Load(path string) (*Policy, error) {
 }
 
 // readCapped reads a regular file of at most MaxBytes without blocking on
-// a FIFO or a device; flags are added to open's (O_NOFOLLOW).
-func readCapped(path string, flags int) ([]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_CLOEXEC|flags, 0)
+// a FIFO or a device.
+func readCapped(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
+	return readCappedFile(f)
+}
+
+// readCappedFile is readCapped on an open file.
+func readCappedFile(f *os.File) ([]byte, error) {
 	fi, err := f.Stat()
 	if err != nil {
 		return nil, err
@@ -401,81 +404,6 @@ func LoadSet(path string) (Set, []string, error) {
 		set = append(set, p)
 	}
 	return set, notes, nil
-}
-
-func loadGuardrail(path string) (*Policy, string, error) {
-	fi, err := os.Lstat(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		// No guardrail. (Whoever could create one could only narrow.)
-		return nil, "", nil
-	}
-	if err != nil {
-		return nil, "", fmt.Errorf("%s: %w", path, err)
-	}
-	real, err := filepath.EvalSymlinks(path)
-	if err != nil {
-		return nil, "", fmt.Errorf("%s: %w", path, err)
-	}
-	if err := securePath(filepath.Dir(path), fi); err != nil {
-		return nil, "", fmt.Errorf("%s: %v", path, err)
-	}
-	rfi, err := os.Lstat(real)
-	if err != nil {
-		return nil, "", fmt.Errorf("%s: %w", path, err)
-	}
-	if real != path {
-		if err := securePath(filepath.Dir(real), rfi); err != nil {
-			return nil, "", fmt.Errorf("%s (a symlink to %s): %v", path, real, err)
-		}
-	}
-	if !rfi.Mode().IsRegular() {
-		return nil, "", fmt.Errorf("%s is not a regular file (%s)", path, rfi.Mode().Type())
-	}
-	st, _ := rfi.Sys().(*syscall.Stat_t)
-	if st == nil || st.Uid != 0 {
-		return nil, fmt.Sprintf("%s is not owned by root, so it is not a guardrail; ignored", path), nil
-	}
-	if rfi.Mode().Perm()&0o022 != 0 {
-		return nil, "", fmt.Errorf("%s is writable by group or others (mode %s); make it 0644 or stricter", path, rfi.Mode().Perm())
-	}
-	b, err := readCapped(real, syscall.O_NOFOLLOW)
-	if err != nil {
-		return nil, "", fmt.Errorf("%s: %w", path, err)
-	}
-	p, err := Parse(path, b)
-	return p, "", err
-}
-
-// securePath checks that dir and every directory above it are owned by
-// root and not writable by group or others; a sticky directory (/tmp) is
-// accepted when the entry below it is owned by root, since then nobody
-// else can rename or remove that entry. child is dir's entry on the path
-// (nil when it does not exist).
-func securePath(dir string, child fs.FileInfo) error {
-	for {
-		fi, err := os.Lstat(dir)
-		if err != nil {
-			return err
-		}
-		st, _ := fi.Sys().(*syscall.Stat_t)
-		switch {
-		case st == nil || st.Uid != 0:
-			return fmt.Errorf("its directory %s is owned by uid %d, not root, so that user could replace it", dir, ownerUID(st))
-		case fi.Mode().Perm()&0o022 != 0 && !(fi.Mode()&fs.ModeSticky != 0 && child != nil && ownerUID(child.Sys().(*syscall.Stat_t)) == 0):
-			return fmt.Errorf("its directory %s is writable by group or others (mode %s), so they could replace it", dir, fi.Mode().Perm())
-		}
-		if dir == "/" || dir == "." {
-			return nil
-		}
-		child, dir = fi, filepath.Dir(dir)
-	}
-}
-
-func ownerUID(st *syscall.Stat_t) int64 {
-	if st == nil {
-		return -1
-	}
-	return int64(st.Uid)
 }
 
 // Check returns every violation of every policy in the set.

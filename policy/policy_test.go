@@ -4,9 +4,14 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/secretbroker/secretbroker/internal/posixacl"
 
 	"github.com/secretbroker/secretbroker/providers"
 )
@@ -144,6 +149,22 @@ func TestGuardrail(t *testing.T) {
 // TestGuardrailRefused: a guardrail that exists but that someone other
 // than root could have written, or that is not a plain small file, is a
 // GuardrailError (77), never ignored and never blocking.
+// setACL sets path's access ACL from getfacl-style entries, as setfacl
+// would, without needing the acl package.
+func setACL(path string, entries ...string) {
+	var a posixacl.ACL
+	for _, s := range entries {
+		e, err := posixacl.ParseEntry(s)
+		if err != nil {
+			panic(err)
+		}
+		a = append(a, e)
+	}
+	if err := unix.Setxattr(path, posixacl.Name, a.Encode(), 0); err != nil {
+		panic(err)
+	}
+}
+
 func TestGuardrailRefused(t *testing.T) {
 	if os.Getuid() != 0 {
 		t.Skip("the guardrail must be root-owned; run as root to test it")
@@ -172,6 +193,35 @@ func TestGuardrailRefused(t *testing.T) {
 			os.Symlink("..data/p.yaml", path)
 		}, ""},
 		{"two documents", func(dir, path string) { os.WriteFile(path, []byte("allow: []\n---\n"), 0o644) }, "more than one YAML document"},
+		// POSIX ACLs: an entry that lets another user write the file or a
+		// directory on the way is named; one the mask disables is not.
+		{"file ACL lets a user write", func(dir, path string) {
+			os.WriteFile(path, good, 0o644)
+			setACL(path, "user::rw-", "user:1000:rw-", "group::r--", "mask::rw-", "other::r--")
+		}, "its ACL entry user:1000:rw- lets someone other than root write it"},
+		{"file ACL masked", func(dir, path string) {
+			os.WriteFile(path, good, 0o644)
+			setACL(path, "user::rw-", "user:1000:rw-", "group::r--", "mask::r--", "other::r--")
+		}, ""},
+		{"dir ACL lets a group write", func(dir, path string) {
+			os.WriteFile(path, good, 0o644)
+			setACL(dir, "user::rwx", "group::r-x", "group:1000:rwx", "mask::rwx", "other::r-x")
+		}, "its directory .*/etc has the ACL entry group:1000:rwx"},
+		{"ACL on a directory higher up", func(dir, path string) {
+			os.WriteFile(path, good, 0o644)
+			setACL(filepath.Dir(dir), "user::rwx", "user:1000:rwx", "group::---", "mask::rwx", "other::---")
+		}, "has the ACL entry user:1000:rwx"},
+		// Every symlink on the way is judged where it sits, not only the
+		// first and the last: here the middle one is in a writable directory.
+		{"symlink hop through a writable dir", func(dir, path string) {
+			os.Mkdir(filepath.Join(dir, "..data"), 0o755)
+			os.WriteFile(filepath.Join(dir, "..data", "p.yaml"), good, 0o644)
+			os.Mkdir(filepath.Join(dir, "w"), 0o777)
+			os.Chmod(filepath.Join(dir, "w"), 0o777)
+			os.Symlink("../..data/p.yaml", filepath.Join(dir, "w", "hop"))
+			os.Symlink("w/hop", path)
+		}, "its directory .*/etc/w is writable by group or others"},
+		{"symlink to nowhere", func(dir, path string) { os.Symlink("missing.yaml", path) }, "a symlink on the way leads to .*missing.yaml, which does not exist"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -189,7 +239,7 @@ func TestGuardrailRefused(t *testing.T) {
 				return
 			}
 			var ge *GuardrailError
-			if !errors.As(err, &ge) || !strings.Contains(err.Error(), tt.want) {
+			if !errors.As(err, &ge) || !regexp.MustCompile(tt.want).MatchString(err.Error()) {
 				t.Fatalf("got %v, want a GuardrailError with %q", err, tt.want)
 			}
 		})

@@ -5,6 +5,9 @@
 // command's stdout or stderr (or only those named: `noleak stderr`) shows one.
 // `exits N CMD ARGS...` runs CMD as exec does and fails unless it exits
 // with exactly N (testscript's `! exec` only knows non-zero).
+// `setacl PATH ENTRY...` sets PATH's POSIX access ACL to the getfacl-style
+// entries (user::rw- user:1000:rw- group::r-- mask::rw- other::r--), as
+// setfacl would, without the acl package.
 package scripttest
 
 import (
@@ -18,6 +21,9 @@ import (
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
+	"golang.org/x/sys/unix"
+
+	"github.com/secretbroker/secretbroker/internal/posixacl"
 )
 
 // Cmd is a testscript command.
@@ -27,7 +33,7 @@ type Cmd = func(ts *testscript.TestScript, neg bool, args []string)
 // starts with the key (awssm_ starts a fake Secrets Manager); cmds are
 // extra script commands.
 func Run(t *testing.T, setups map[string]func(*testscript.Env) error, cmds map[string]Cmd) {
-	all := map[string]Cmd{"noleak": noleak, "exits": exits}
+	all := map[string]Cmd{"noleak": noleak, "exits": exits, "setacl": setacl}
 	for k, v := range cmds {
 		all[k] = v
 	}
@@ -73,6 +79,19 @@ func noleak(ts *testscript.TestScript, neg bool, args []string) {
 			ts.Fatalf("%s shows a secret value:\n%s", f, out)
 		}
 	}
+}
+
+func setacl(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: setacl PATH ENTRY...")
+	}
+	var a posixacl.ACL
+	for _, s := range args[1:] {
+		e, err := posixacl.ParseEntry(s)
+		ts.Check(err)
+		a = append(a, e)
+	}
+	ts.Check(unix.Setxattr(ts.MkAbs(args[0]), posixacl.Name, a.Encode(), 0))
 }
 
 func exits(ts *testscript.TestScript, neg bool, args []string) {
