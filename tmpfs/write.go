@@ -110,6 +110,13 @@ func (d *Dir) write(name string, data []byte, mode fs.FileMode) error {
 	d.written[name] = true
 	d.inodes[name] = fileID{uint64(st.Dev), st.Ino}
 	d.mu.Unlock()
+	if !d.Memory {
+		// On a disk (--allow-disk) the rename is durable only once the
+		// directory is synced; through its descriptor, like every write.
+		if err := unix.Fsync(d.fd); err != nil {
+			return &Error{Path: d.File(name), Msg: "cannot sync the directory", Err: err}
+		}
+	}
 	return nil
 }
 
