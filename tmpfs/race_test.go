@@ -237,3 +237,37 @@ func TestRaceMount(t *testing.T) {
 	ok, refused := victim(t, dir, decoy, Options{Mount: true}, time.Second, cleanup)
 	t.Logf("%d opens accepted, %d refused", ok, refused)
 }
+
+// TestRaceWrites: the directory is swapped while an open Dir writes,
+// replaces, lists and wipes (what inject and the broker do after Open):
+// every one of those goes through the descriptor, so nothing lands in the
+// attacker's directory.
+func TestRaceWrites(t *testing.T) {
+	needRoot(t)
+	shared, decoy := raceTree(t, 0o777)
+	dir := filepath.Join(shared, "secrets")
+	os.Mkdir(dir, 0o700)
+	d, err := Open(dir, Options{AllowDisk: true, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	startAttacker(t, dir, filepath.Join(decoy, "secrets"))
+	n := 0
+	for end := time.Now().Add(time.Second); time.Now().Before(end); n++ {
+		if err := d.Write("token", []byte("race-canary"), 0o400); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.WriteMarker(ReadyMarker, []byte("now\n")); err != nil {
+			t.Fatal(err)
+		}
+		d.RemoveStaleTemps()
+		if got := landed(t, decoy); len(got) > 0 {
+			t.Fatalf("a secret landed in the attacker's directory: %v", got)
+		}
+		if err := d.Wipe(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("%d rounds of write, marker, clean-up and wipe", n)
+}
