@@ -152,7 +152,11 @@ func (p *connectProvider) fileValue(ctx context.Context, ref providers.Ref, wher
 		if ref.Param("ssh-format") != "" {
 			return secret.Value{}, providers.Errorf(ref, providers.KindInvalid, "ssh-format=openssh applies to an SSH key's private key field, and %q of %s is a file", f.Name, where)
 		}
-		b, err := call(ctx, p.s, func() ([]byte, error) { return p.api.GetFileContent(f) })
+		// The SDK caches the content in the *op.File it is given, and the
+		// item (with its files) is shared by every reference to it, read
+		// in parallel: each read gets its own copy to write into.
+		own := *f
+		b, err := call(ctx, p.s, func() ([]byte, error) { return p.api.GetFileContent(&own) })
 		if err != nil {
 			return secret.Value{}, p.classify(ref, fmt.Sprintf("file %q of %s", f.Name, where), err)
 		}
