@@ -471,7 +471,8 @@ func (r *Run) env(d *tmpfs.Dir, outcomes []Outcome, schemes []string, expose boo
 		plan.Remove[name] = true
 	}
 	for _, scheme := range schemes {
-		for _, name := range providers.ConsumedEnv(scheme) {
+		reg, _ := providers.Lookup(scheme)
+		for _, name := range providers.StrippedEnv(scheme, r.Spec.ProviderEnv(reg.Block)) {
 			plan.Remove[name] = true
 		}
 	}

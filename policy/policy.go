@@ -109,14 +109,14 @@ func Parse(source string, b []byte) (*Policy, error) {
 	var bad []string
 	base := policyDir(source)
 	for _, pat := range p.Allow {
-		re, err := compile(pat, base)
+		re, err := compile(pat, base, false)
 		if err != nil {
 			bad = append(bad, err.Error())
 		}
 		p.allow = append(p.allow, re)
 	}
 	for _, pat := range p.Deny {
-		re, err := compile(pat, base)
+		re, err := compile(pat, base, true)
 		if err != nil {
 			bad = append(bad, err.Error())
 		}
@@ -151,34 +151,19 @@ func policyDir(source string) string {
 // (providers.IdentityOf): a file:// pattern is made absolute against base
 // (the policy file's directory) with the symlinks of its glob-free prefix
 // resolved, as a file's identity is its absolute real path; a vault://
-// pattern loses a leading "/", as Vault paths do.
-func compile(pat, base string) (*regexp.Regexp, error) {
+// pattern loses a leading "/", as Vault paths do. A scheme may define its
+// own pattern syntax (aws-sm's ?region=&account=, see
+// providers.PatternRegexp); deny says which list the pattern is in.
+func compile(pat, base string, deny bool) (*regexp.Regexp, error) {
 	scheme, path, ok := strings.Cut(pat, "://")
 	if !ok || !providers.KnownScheme(scheme) {
 		return nil, fmt.Errorf("pattern %q: want SCHEME://PATH with a known scheme (%s)", pat, strings.Join(providers.Schemes(), ", "))
 	}
-	if strings.ContainsAny(path, "?#") {
-		return nil, fmt.Errorf("pattern %q: patterns match SCHEME://PATH; a grant is per secret, not per key or version", pat)
+	re, err := providers.PatternRegexp(scheme, path, deny, func(p string) string { return filePattern(p, base) })
+	if err != nil {
+		return nil, fmt.Errorf("pattern %q: %v", pat, err)
 	}
-	path, local := providers.PatternPath(scheme, path)
-	if local {
-		path = filePattern(path, base)
-	}
-	var b strings.Builder
-	b.WriteString("^" + regexp.QuoteMeta(scheme+"://"))
-	for i := 0; i < len(path); i++ {
-		switch {
-		case strings.HasPrefix(path[i:], "**"):
-			b.WriteString(".*")
-			i++
-		case path[i] == '*':
-			b.WriteString("[^/]*")
-		default:
-			b.WriteString(regexp.QuoteMeta(path[i : i+1]))
-		}
-	}
-	b.WriteString("$")
-	return regexp.Compile(b.String())
+	return regexp.Compile("^" + regexp.QuoteMeta(scheme+"://") + re + "$")
 }
 
 // filePattern makes a file:// pattern absolute and resolves the symlinks of

@@ -9,6 +9,7 @@ package providers
 
 import (
 	"fmt"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -251,6 +252,54 @@ func PatternPath(scheme, path string) (out string, local bool) {
 		path = strings.TrimPrefix(path, "/")
 	}
 	return path, sc.Local
+}
+
+// PatternRegexp compiles the path of a policy pattern for scheme to an
+// unanchored regular expression over what follows SCHEME:// in an
+// identity: the scheme's own Registration.Pattern, or Glob of the path in
+// the form PatternPath gives it. local is PatternPath's: the caller first
+// resolves such a path against the policy's directory (resolve) and the
+// result is globbed.
+func PatternRegexp(scheme, path string, deny bool, resolve func(string) string) (string, error) {
+	r := registry[scheme]
+	if r.Pattern != nil {
+		return r.Pattern(path, deny)
+	}
+	if strings.ContainsAny(path, "?#") {
+		return "", fmt.Errorf("patterns match SCHEME://PATH; a grant is per secret, not per key or version")
+	}
+	path, local := PatternPath(scheme, path)
+	if local && resolve != nil {
+		path = resolve(path)
+	}
+	return Glob(path), nil
+}
+
+// Glob is the regular expression (unanchored, quoted) for a policy
+// pattern's path: "*" is one path segment (no "/"), "**" any depth.
+func Glob(path string) string { return GlobExcept(path, "") }
+
+// GlobExcept is Glob for a scheme whose identities carry more after the
+// path: neither "*" nor "**" matches a byte of stop (ASCII), which starts
+// that part.
+func GlobExcept(path, stop string) string {
+	one, any := "[^/"+regexp.QuoteMeta(stop)+"]*", "[^"+regexp.QuoteMeta(stop)+"]*"
+	if stop == "" {
+		any = ".*"
+	}
+	var b strings.Builder
+	for i := 0; i < len(path); i++ {
+		switch {
+		case strings.HasPrefix(path[i:], "**"):
+			b.WriteString(any)
+			i++
+		case path[i] == '*':
+			b.WriteString(one)
+		default:
+			b.WriteString(regexp.QuoteMeta(path[i : i+1]))
+		}
+	}
+	return b.String()
 }
 
 // String is the reference as the user wrote it.

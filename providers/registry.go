@@ -62,6 +62,13 @@ type Registration struct {
 	// Syntax is what a reference of this scheme accepts beyond the common
 	// grammar of ParseRef.
 	Syntax Syntax
+	// Pattern compiles the path of a policy pattern of this scheme (what
+	// follows SCHEME://) to a regular expression, unanchored, over what
+	// follows SCHEME:// in an identity; deny says whether the pattern is a
+	// deny, since a part of an identity not known yet (aws-sm's account
+	// before inject asked for it) must fail closed both ways. nil: the
+	// path is a Glob, and "?" and "#" are refused.
+	Pattern func(path string, deny bool) (string, error)
 	// EnvRef: a value that starts with SCHEME:// in the environment is a
 	// reference unless env_schemes says otherwise. file is not one:
 	// ordinary variables hold file:// URLs.
@@ -70,6 +77,10 @@ type Registration struct {
 	// provider (VAULT_TOKEN); the app never sees them once the provider was
 	// opened, and a program the broker starts never does.
 	ConsumedEnv []string
+	// KeptEnv are the ConsumedEnv variables the provider's block says to
+	// leave to the app after all (an app that talks to the same service
+	// itself); nil keeps none.
+	KeptEnv func(env Env) []string
 	// Policy is the provider's `inject policy NAME` and its part of
 	// `inject policy audit`; nil when it has none.
 	Policy *PolicyHooks
@@ -148,6 +159,24 @@ func EnvSchemes() []string {
 // ConsumedEnv are the credential variables the provider of scheme reads
 // (see Registration.ConsumedEnv); nil for a scheme not built in.
 func ConsumedEnv(scheme string) []string { return registry[scheme].ConsumedEnv }
+
+// StrippedEnv are the credential variables of scheme to take out of the
+// app's environment under the provider settings in env: ConsumedEnv less
+// what the block keeps (Registration.KeptEnv).
+func StrippedEnv(scheme string, env Env) []string {
+	r := registry[scheme]
+	if r.KeptEnv == nil {
+		return r.ConsumedEnv
+	}
+	keep := r.KeptEnv(env)
+	var out []string
+	for _, v := range r.ConsumedEnv {
+		if !contains(keep, v) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
 
 // Lookup returns the registration for scheme.
 func Lookup(scheme string) (Registration, bool) {

@@ -18,6 +18,8 @@ import (
 //	AWS_* (credentials, region, AWS_ENDPOINT_URL_SECRETS_MANAGER)
 //	FAKE_DB_PW, FAKE_API_TOKEN, FAKE_OLD_TOKEN  the generated test values
 //	DB_ARN                                       prod/db's ARN
+//	FAKE_EAST_PW                                 the password of another
+//	                                             prod/db, in us-east-1
 //
 // and the command `awsfake deny ACTION [SECRET...]`, `awsfake restrict ACTION
 // SECRET...` (allowed on those only) or `awsfake calls ACTION N` changes or
@@ -32,6 +34,9 @@ func init() {
 		}
 		pw, tok, old := fakeScriptValue("pw"), fakeScriptValue("tok"), fakeScriptValue("old")
 		env.Setenv("DB_ARN", s.CreateString("prod/db", `{"user":"app","password":"`+pw+`"}`))
+		east := fakeScriptValue("east")
+		s.CreateStringIn("us-east-1", awsfake.Account, "prod/db", `{"user":"app","password":"`+east+`"}`)
+		env.Setenv("FAKE_EAST_PW", east)
 		s.CreateString("api-token", old)
 		s.PutString("api-token", tok)
 		s.CreateBinary("tls/blob", []byte{0, 1, 2, 3})

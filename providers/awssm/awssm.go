@@ -62,9 +62,14 @@ type Provider struct {
 	// concurrency key; 0: providers.DefaultConcurrency).
 	inFlight int
 
+	// caller asks STS for the account of the provider's credentials
+	// (nil: unknown, as for a client built by NewWithClient).
+	caller func(ctx context.Context, region string) (string, error)
+
 	mu          sync.Mutex
 	batchDenied bool // BatchGetSecretValue was refused once: don't ask again
 	noBatchOnce sync.Once
+	acct        string // the credentials' account, once learned
 }
 
 // NewWithClient returns a provider over api. region is the client's default
@@ -111,6 +116,8 @@ func regionOrUnknown(r string) string {
 
 // raw is one fetched secret version, before #KEY is applied.
 type raw struct {
+	arn     string // the secret's ARN and name, as AWS answered
+	name    string
 	str     *string
 	bin     []byte
 	version string
@@ -127,8 +134,8 @@ func (p *Provider) Fetch(ctx context.Context, refs []providers.Ref) []providers.
 		k, err := p.keyOf(ref)
 		if err == nil {
 			// The request-time check: the name (or ARN) is asked about as
-			// every secret it could read.
-			err = checkRequest(ctx, ref)
+			// every secret it could read, in the region the request goes to.
+			err = p.checkRequest(ctx, ref, k.region)
 		}
 		if err != nil {
 			out[i].Err = err
@@ -156,6 +163,12 @@ func (p *Provider) Fetch(ctx context.Context, refs []providers.Ref) []providers.
 			c := *e
 			c.Ref = ref.Raw
 			out[i].Err = &c
+			continue
+		}
+		// What AWS says it read has the last word: a value whose ARN the
+		// policies refuse is dropped.
+		if err := checkAnswer(ctx, ref, r.arn, r.name); err != nil {
+			out[i].Err = err
 			continue
 		}
 		v, err := extract(ref, keys[i], r)
@@ -189,7 +202,37 @@ func (p *Provider) keyOf(ref providers.Ref) (key, error) {
 	if k.region == "" {
 		return key{}, providers.Errorf(ref, providers.KindConfig, "no AWS region: set providers.aws.region or AWS_REGION, add ?region=, or use the secret's ARN")
 	}
+	if !regionRE.MatchString(k.region) {
+		return key{}, providers.Errorf(ref, providers.KindInvalid, "region %q: want a region such as eu-west-1", k.region)
+	}
 	return k, nil
+}
+
+// account is the account of the provider's credentials, asked of STS the
+// first time it is needed (GetCallerIdentity needs no permission), in
+// region when the client has none. A failure is not remembered: the next
+// Fetch (broker) asks again.
+func (p *Provider) account(ctx context.Context, region string) (string, error) {
+	p.mu.Lock()
+	acct := p.acct
+	p.mu.Unlock()
+	if acct != "" {
+		return acct, nil
+	}
+	if p.caller == nil {
+		return "", errors.New("no STS client")
+	}
+	acct, err := p.caller(ctx, region)
+	if err != nil {
+		return "", err
+	}
+	if !accountRE.MatchString(acct) {
+		return "", fmt.Errorf("STS answered account %q, not a 12-digit account id", acct)
+	}
+	p.mu.Lock()
+	p.acct = acct
+	p.mu.Unlock()
+	return acct, nil
 }
 
 // read fetches every key once: batches for current versions, single reads
@@ -351,7 +394,7 @@ func (p *Provider) batch(ctx context.Context, ks []key, put func(key, *raw)) []k
 				if !sameSecret(id, name, arn) {
 					continue
 				}
-				put(k, &raw{str: v.SecretString, bin: v.SecretBinary, version: aws.ToString(v.VersionId)})
+				put(k, &raw{arn: arn, name: name, str: v.SecretString, bin: v.SecretBinary, version: aws.ToString(v.VersionId)})
 				delete(pending, id)
 			}
 		}
@@ -411,7 +454,7 @@ func (p *Provider) single(ctx context.Context, k key) *raw {
 		}
 		return &raw{err: e}
 	}
-	return &raw{str: res.SecretString, bin: res.SecretBinary, version: aws.ToString(res.VersionId)}
+	return &raw{arn: aws.ToString(res.ARN), name: aws.ToString(res.Name), str: res.SecretString, bin: res.SecretBinary, version: aws.ToString(res.VersionId)}
 }
 
 // kmsHint names the secret's KMS key, which GetSecretValue's error does not,

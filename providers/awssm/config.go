@@ -2,8 +2,10 @@ package awssm
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -29,6 +31,12 @@ type Config struct {
 	// MaxAttempts bounds the SDK retryer's attempts per call (default 5);
 	// the run's deadline bounds them too.
 	MaxAttempts int `mapstructure:"max_attempts"`
+	// KeepEnv names credential variables (of CredentialEnv) to leave in
+	// the app's environment, which inject otherwise removes once it has
+	// read them: for an app that calls AWS itself with the same
+	// credentials. Keeping them gives the app everything the credentials
+	// allow, not only what the policy allows.
+	KeepEnv []string `mapstructure:"keep_env"`
 }
 
 // DecodeConfig decodes the providers.aws block, rejecting unknown keys.
@@ -39,7 +47,7 @@ func DecodeConfig(m map[string]any) (Config, error) {
 		return c, err
 	}
 	if err := d.Decode(m); err != nil {
-		return c, fmt.Errorf("providers.aws: %w (known keys: region, profile, role_arn, endpoint, max_attempts)", err)
+		return c, fmt.Errorf("providers.aws: %w (known keys: region, profile, role_arn, endpoint, max_attempts, keep_env)", err)
 	}
 	if c.Endpoint != "" {
 		u, err := url.Parse(c.Endpoint)
@@ -49,6 +57,11 @@ func DecodeConfig(m map[string]any) (Config, error) {
 	}
 	if c.RoleARN != "" && !strings.HasPrefix(c.RoleARN, "arn:") {
 		return c, fmt.Errorf("providers.aws.role_arn %q: want a role ARN such as arn:aws:iam::123456789012:role/app", c.RoleARN)
+	}
+	for _, v := range c.KeepEnv {
+		if !slices.Contains(CredentialEnv, v) {
+			return c, fmt.Errorf("providers.aws.keep_env: %q is not a credential variable inject removes (those are %s)", v, strings.Join(CredentialEnv, ", "))
+		}
 	}
 	if c.MaxAttempts < 0 {
 		return c, fmt.Errorf("providers.aws.max_attempts %d: want a positive number", c.MaxAttempts)
@@ -75,6 +88,18 @@ func New(ctx context.Context, env providers.Env) (providers.Provider, error) {
 	})
 	p := NewWithClient(client, cfg.Region, env.Logger)
 	p.inFlight = env.InFlight()
+	stsClient := sts.NewFromConfig(cfg)
+	p.caller = func(ctx context.Context, region string) (string, error) {
+		out, err := stsClient.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{}, func(o *sts.Options) {
+			if o.Region == "" {
+				o.Region = region
+			}
+		})
+		if err != nil {
+			return "", errors.New(awsMessage(err))
+		}
+		return aws.ToString(out.Account), nil
+	}
 	return p, nil
 }
 

@@ -16,10 +16,21 @@ func Descriptor() providers.Registration {
 		Block:    Block,
 		New:      New,
 		Identity: Identity,
+		Pattern:  Pattern,
 		Syntax:   providers.Syntax{Params: []string{"region", "version-id", "version-stage"}, Key: true},
 		EnvRef:   true,
-		// The AWS SDK's own variables (AWS_*, a web identity token file)
-		// are left to the app, which often talks to AWS itself.
+		// The credentials inject read are the workload's to use only
+		// through inject, unless the block keeps them (keep_env) for an app
+		// that talks to AWS itself. Addresses, the region, profiles and
+		// file paths are no credential and stay.
+		ConsumedEnv: CredentialEnv,
+		KeptEnv: func(env providers.Env) []string {
+			c, err := DecodeConfig(env.Config)
+			if err != nil {
+				return nil // New refuses the block
+			}
+			return c.KeepEnv
+		},
 		Policy: &providers.PolicyHooks{
 			Use:      "aws [--config FILE] [--account ID] [--kms-key ARN]...",
 			Short:    "Print the least IAM policy that lets inject read the spec's aws-sm secrets",
@@ -33,6 +44,12 @@ func Descriptor() providers.Registration {
 			},
 		},
 	}
+}
+
+// CredentialEnv are the variables the AWS SDK reads a credential from.
+var CredentialEnv = []string{
+	"AWS_ACCESS_KEY_ID", "AWS_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY", "AWS_SECRET_KEY",
+	"AWS_SESSION_TOKEN", "AWS_CONTAINER_AUTHORIZATION_TOKEN",
 }
 
 // policyCommand is `inject policy aws`: the least IAM policy for the

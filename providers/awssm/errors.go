@@ -25,6 +25,11 @@ func ParseARN(s string) (ARN, error) {
 	if len(parts) != 7 || parts[0] != "arn" || parts[1] == "" || parts[2] != "secretsmanager" || parts[3] == "" || parts[5] != "secret" || parts[6] == "" {
 		return ARN{}, fmt.Errorf("%q is not a Secrets Manager secret ARN; want arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME, or give the secret's name", s)
 	}
+	// The region and the account are part of the secret's identity (see
+	// Identities): they must read one way only.
+	if !regionRE.MatchString(parts[3]) || !accountRE.MatchString(parts[4]) {
+		return ARN{}, fmt.Errorf("%q is not a Secrets Manager secret ARN: want a region such as eu-west-1 and a 12-digit account id", s)
+	}
 	return ARN{Partition: parts[1], Region: parts[3], Account: parts[4], Name: parts[6]}, nil
 }
 

@@ -12,14 +12,16 @@ import (
 )
 
 func TestIdentities(t *testing.T) {
+	const q = "?region=eu-west-1&account=unknown"
+	const arnQ = "?region=us-east-1&account=123456789012"
 	for in, want := range map[string]string{
-		"prod/db": "aws-sm://prod/db",
-		"arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db-AbCdEf": "aws-sm://prod/db aws-sm://prod/db-AbCdEf",
-		"arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db":        "aws-sm://prod/db",
-		"prod/db-AbCdEf": "aws-sm://prod/db-AbCdEf aws-sm://prod/db",
-		"prod/db-AbCd!f": "aws-sm://prod/db-AbCd!f",
+		"prod/db": "aws-sm://prod/db" + q,
+		"arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db-AbCdEf": "aws-sm://prod/db" + arnQ + " aws-sm://prod/db-AbCdEf" + arnQ,
+		"arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db":        "aws-sm://prod/db" + arnQ,
+		"prod/db-AbCdEf": "aws-sm://prod/db-AbCdEf" + q + " aws-sm://prod/db" + q,
+		"prod/db-AbCd!f": "aws-sm://prod/db-AbCd!f" + q,
 	} {
-		if got := strings.Join(Identities(in), " "); got != want {
+		if got := strings.Join(Identities(in, "eu-west-1", UnknownAccount), " "); got != want {
 			t.Errorf("Identities(%q) = %q, want %q", in, got, want)
 		}
 	}
@@ -30,7 +32,7 @@ func TestRequestIdentityARN(t *testing.T) {
 	api := &countingAPI{}
 	p := NewWithClient(api, "us-east-1", nil)
 	deny := func(id string) error {
-		if id == "aws-sm://prod/admin" {
+		if strings.HasPrefix(id, "aws-sm://prod/admin?") {
 			return providers.Errorf(providers.Ref{}, providers.KindDenied, "denied")
 		}
 		return nil

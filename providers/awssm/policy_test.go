@@ -44,7 +44,7 @@ func TestPolicy(t *testing.T) {
 }
 
 func TestPolicyBatch(t *testing.T) {
-	pol, notes, err := Policy(refs(t, "aws-sm://a", "aws-sm://b?region=eu-west-1", "aws-sm://arn:aws:secretsmanager:eu-west-1:1:secret:c"), PolicyOptions{Region: "eu-west-1"})
+	pol, notes, err := Policy(refs(t, "aws-sm://a", "aws-sm://b?region=eu-west-1", "aws-sm://arn:aws:secretsmanager:eu-west-1:111111111111:secret:c"), PolicyOptions{Region: "eu-west-1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +52,7 @@ func TestPolicyBatch(t *testing.T) {
 		t.Fatalf("%s", pol.JSON())
 	}
 	res := strings.Join(pol.Statement[0].Resource, " ")
-	for _, w := range []string{"secret:a-??????", "eu-west-1:*:secret:b-??????", "arn:aws:secretsmanager:eu-west-1:1:secret:c-??????"} {
+	for _, w := range []string{"secret:a-??????", "eu-west-1:*:secret:b-??????", "arn:aws:secretsmanager:eu-west-1:111111111111:secret:c-??????"} {
 		if !strings.Contains(res, w) {
 			t.Errorf("resources lack %s: %s", w, res)
 		}

@@ -6,6 +6,11 @@
 // credentials, so a client that signs wrongly, or sends to the wrong
 // region or service, is refused as AWS would refuse it.
 //
+// Each region and account has its own secrets (CreateStringIn): a request
+// reads those of the region it is signed for and of the account of its
+// credentials (static ones are Account's; AssumeRole's are the role's), or
+// those an ARN names, as AWS does.
+//
 // It implements GetSecretValue, BatchGetSecretValue (with per-secret
 // Errors), DescribeSecret, ListSecrets, CreateSecret and PutSecretValue, STS
 // AssumeRole and GetCallerIdentity, version stages
@@ -48,7 +53,8 @@ type Server struct {
 	ts *httptest.Server
 
 	mu       sync.Mutex
-	secrets  map[string]*secretEntry    // by name
+	secrets  map[string]*secretEntry // by name, in Region and Account
+	others   map[scope]map[string]*secretEntry
 	denied   map[string]bool            // "Action" or "Action secret-name"
 	only     map[string]map[string]bool // action -> the only secret names it is allowed on
 	kmsFail  map[string]bool            // by name
@@ -61,11 +67,15 @@ type Server struct {
 	sessions map[string]session // temporary credentials from AssumeRole, by access key id
 	assumed  []string           // role ARNs assumed, in order
 	callers  map[string]string  // action -> the principal of its last request
+	at       scope              // the region and account of the request being served (under mu)
 }
 
 type session struct {
-	secret, token, principal string
+	secret, token, principal, account string
 }
+
+// scope is where a secret lives.
+type scope struct{ region, account string }
 
 type secretEntry struct {
 	name, arn, kmsKeyID string
@@ -88,6 +98,7 @@ func New(region string) *Server {
 		AccessKeyID:     "FAKEAKID" + randomUpper(12),
 		SecretAccessKey: randomUpper(40),
 		secrets:         map[string]*secretEntry{},
+		others:          map[scope]map[string]*secretEntry{},
 		denied:          map[string]bool{},
 		only:            map[string]map[string]bool{},
 		failNext:        map[string]apiErr{},
@@ -154,16 +165,53 @@ func (s *Server) CreateBinary(name string, value []byte) string {
 }
 
 func (s *Server) create(name string, v *version) string {
+	return s.createIn(scope{s.Region, Account}, name, v)
+}
+
+// CreateStringIn stores a string secret in another region or account
+// (the server then accepts requests signed for that region) and returns
+// its ARN.
+func (s *Server) CreateStringIn(region, account, name, value string) string {
+	return s.createIn(scope{region, account}, name, &version{str: &value})
+}
+
+func (s *Server) createIn(sc scope, name string, v *version) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if e, ok := s.secrets[name]; ok {
+	store := s.store(sc)
+	if store == nil {
+		store = map[string]*secretEntry{}
+		s.others[sc] = store
+	}
+	if e, ok := store[name]; ok {
 		return e.arn
 	}
-	e := &secretEntry{name: name, arn: fmt.Sprintf("arn:aws:secretsmanager:%s:%s:secret:%s-%s", s.Region, Account, name, randomFrom(alnum, 6))}
+	e := &secretEntry{name: name, arn: fmt.Sprintf("arn:aws:secretsmanager:%s:%s:secret:%s-%s", sc.region, sc.account, name, randomFrom(alnum, 6))}
 	v.id, v.stages, v.created = newVersionID(), []string{"AWSCURRENT"}, time.Now()
 	e.versions = []*version{v}
-	s.secrets[name] = e
+	store[name] = e
 	return e.arn
+}
+
+// store is the secrets of sc; nil for a region and account with none.
+func (s *Server) store(sc scope) map[string]*secretEntry {
+	if sc == (scope{s.Region, Account}) {
+		return s.secrets
+	}
+	return s.others[sc]
+}
+
+// serves reports whether requests signed for region are accepted.
+func (s *Server) serves(region string) bool {
+	if region == s.Region {
+		return true
+	}
+	for sc := range s.others {
+		if sc.region == region {
+			return true
+		}
+	}
+	return false
 }
 
 // PutString adds a new current version to a secret, as PutSecretValue
@@ -311,11 +359,12 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, apiErr{400, "SerializationException", "Content-Type must be application/x-amz-json-1.1, got " + ct})
 		return
 	}
-	principal, sigErr := s.verify(r, body, "secretsmanager")
+	who, sigErr := s.verify(r, body, "secretsmanager")
 	if sigErr != nil {
 		writeErr(w, *sigErr)
 		return
 	}
+	principal := who.principal
 
 	s.mu.Lock()
 	lat := s.latency
@@ -325,6 +374,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.at = scope{who.region, who.account}
 	s.calls[action]++
 	s.callers[action] = principal
 	if s.throttle > 0 {
@@ -441,12 +491,26 @@ func notFound() *apiErr {
 	return &apiErr{400, "ResourceNotFoundException", "Secrets Manager can't find the specified secret."}
 }
 
-// find looks a secret up by name, full ARN or partial ARN (no suffix).
+// find looks a secret up by name in the request's region and account, or
+// by full ARN or partial ARN (no suffix) in the ARN's account (as a
+// resource policy that lets the caller's account read it would) and the
+// request's region.
 func (s *Server) find(id string) *secretEntry {
-	if e, ok := s.secrets[id]; ok {
+	sc := s.at
+	if sc == (scope{}) {
+		sc = scope{s.Region, Account}
+	}
+	if p := strings.Split(id, ":"); len(p) >= 7 && p[0] == "arn" {
+		if p[3] != sc.region {
+			return nil
+		}
+		sc.account = p[4]
+	}
+	store := s.store(sc)
+	if e, ok := store[id]; ok {
 		return e
 	}
-	for _, e := range s.secrets {
+	for _, e := range store {
 		if e.arn == id || (strings.HasPrefix(id, "arn:") && strings.HasPrefix(e.arn, id+"-") && len(e.arn) == len(id)+7) {
 			return e
 		}
@@ -564,21 +628,25 @@ func (s *Server) describe(id string) (map[string]any, *apiErr) {
 
 // verify checks the request's SigV4 signature by signing a copy of it with
 // the SDK's signer and the server's credentials, as AWS does.
-func (s *Server) verify(r *http.Request, body []byte, wantService string) (string, *apiErr) {
-	principal, e := s.verifySig(r, body, wantService)
+func (s *Server) verify(r *http.Request, body []byte, wantService string) (caller, *apiErr) {
+	who, e := s.verifySig(r, body, wantService)
 	if e != nil {
 		s.mu.Lock()
 		s.sigFails++
 		s.mu.Unlock()
 	}
-	return principal, e
+	return who, e
 }
 
-func (s *Server) verifySig(r *http.Request, body []byte, wantService string) (string, *apiErr) {
+// caller is who signed a request, for which region.
+type caller struct{ principal, account, region string }
+
+func (s *Server) verifySig(r *http.Request, body []byte, wantService string) (caller, *apiErr) {
+	var none caller
 	auth := r.Header.Get("Authorization")
 	rest, ok := strings.CutPrefix(auth, "AWS4-HMAC-SHA256 ")
 	if !ok {
-		return "", &apiErr{400, "MissingAuthenticationTokenException", "Missing Authentication Token"}
+		return none, &apiErr{400, "MissingAuthenticationTokenException", "Missing Authentication Token"}
 	}
 	fields := map[string]string{}
 	for _, f := range strings.Split(rest, ",") {
@@ -587,36 +655,39 @@ func (s *Server) verifySig(r *http.Request, body []byte, wantService string) (st
 	}
 	scope := strings.Split(fields["Credential"], "/")
 	if len(scope) != 5 || fields["SignedHeaders"] == "" || fields["Signature"] == "" {
-		return "", &apiErr{400, "IncompleteSignatureException", "Authorization header requires Credential, SignedHeaders and Signature."}
+		return none, &apiErr{400, "IncompleteSignatureException", "Authorization header requires Credential, SignedHeaders and Signature."}
 	}
 	akid, day, region, service, term := scope[0], scope[1], scope[2], scope[3], scope[4]
 	creds := s.Credentials()
-	principal := "arn:aws:iam::" + Account + ":user/test"
+	principal, account := "arn:aws:iam::"+Account+":user/test", Account
 	if akid != s.AccessKeyID {
 		s.mu.Lock()
 		sess, ok := s.sessions[akid]
 		s.mu.Unlock()
 		if !ok {
-			return "", &apiErr{400, "UnrecognizedClientException", "The security token included in the request is invalid."}
+			return none, &apiErr{400, "UnrecognizedClientException", "The security token included in the request is invalid."}
 		}
 		if r.Header.Get("X-Amz-Security-Token") != sess.token {
-			return "", &apiErr{400, "UnrecognizedClientException", "The security token included in the request is invalid."}
+			return none, &apiErr{400, "UnrecognizedClientException", "The security token included in the request is invalid."}
 		}
 		creds = aws.Credentials{AccessKeyID: akid, SecretAccessKey: sess.secret, SessionToken: sess.token}
-		principal = sess.principal
+		principal, account = sess.principal, sess.account
 	}
 	if service != wantService || term != "aws4_request" {
-		return "", &apiErr{400, "InvalidSignatureException", fmt.Sprintf("Credential should be scoped to correct service: '%s'. (got %q)", wantService, service)}
+		return none, &apiErr{400, "InvalidSignatureException", fmt.Sprintf("Credential should be scoped to correct service: '%s'. (got %q)", wantService, service)}
 	}
-	if region != s.Region {
-		return "", &apiErr{400, "InvalidSignatureException", fmt.Sprintf("Credential should be scoped to a valid region, not '%s'. ", region)}
+	s.mu.Lock()
+	serves := s.serves(region)
+	s.mu.Unlock()
+	if !serves {
+		return none, &apiErr{400, "InvalidSignatureException", fmt.Sprintf("Credential should be scoped to a valid region, not '%s'. ", region)}
 	}
 	when, err := time.Parse("20060102T150405Z", r.Header.Get("X-Amz-Date"))
 	if err != nil || when.Format("20060102") != day {
-		return "", &apiErr{400, "IncompleteSignatureException", "X-Amz-Date is missing or does not match the credential scope."}
+		return none, &apiErr{400, "IncompleteSignatureException", "X-Amz-Date is missing or does not match the credential scope."}
 	}
 	if d := time.Since(when); d > 5*time.Minute || d < -5*time.Minute {
-		return "", &apiErr{400, "InvalidSignatureException", "Signature expired: the request time is more than 5 minutes from the server's."}
+		return none, &apiErr{400, "InvalidSignatureException", "Signature expired: the request time is more than 5 minutes from the server's."}
 	}
 	signed := strings.Split(fields["SignedHeaders"], ";")
 	must := []string{"host", "x-amz-date"}
@@ -628,7 +699,7 @@ func (s *Server) verifySig(r *http.Request, body []byte, wantService string) (st
 	}
 	for _, h := range must {
 		if !contains(signed, h) {
-			return "", &apiErr{400, "InvalidSignatureException", h + " must be signed."}
+			return none, &apiErr{400, "InvalidSignatureException", h + " must be signed."}
 		}
 	}
 	cp, _ := http.NewRequest(r.Method, "http://"+r.Host+r.URL.RequestURI(), bytes.NewReader(body))
@@ -644,12 +715,12 @@ func (s *Server) verifySig(r *http.Request, body []byte, wantService string) (st
 	}
 	sum := sha256.Sum256(body)
 	if err := v4.NewSigner().SignHTTP(r.Context(), creds, cp, hex.EncodeToString(sum[:]), service, region, when); err != nil {
-		return "", &apiErr{500, "InternalFailure", "signer: " + err.Error()}
+		return none, &apiErr{500, "InternalFailure", "signer: " + err.Error()}
 	}
 	if cp.Header.Get("Authorization") != auth {
-		return "", &apiErr{403, "InvalidSignatureException", "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method."}
+		return none, &apiErr{403, "InvalidSignatureException", "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method."}
 	}
-	return principal, nil
+	return caller{principal, account, region}, nil
 }
 
 // serveSTS answers STS's AssumeRole (query protocol, XML answers) with
@@ -661,16 +732,20 @@ func (s *Server) serveSTS(w http.ResponseWriter, r *http.Request, body []byte) {
 		w.WriteHeader(status)
 		fmt.Fprintf(w, `<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type><Code>%s</Code><Message>%s</Message></Error><RequestId>%s</RequestId></ErrorResponse>`, code, html.EscapeString(msg), newVersionID())
 	}
-	principal, e := s.verify(r, body, "sts")
+	who, e := s.verify(r, body, "sts")
+	principal := who.principal
 	if e != nil {
 		xmlErr(e.status, strings.TrimSuffix(e.typ, "Exception"), e.msg)
 		return
 	}
 	form, err := url.ParseQuery(string(body))
+	s.mu.Lock()
+	s.calls[form.Get("Action")]++
+	s.mu.Unlock()
 	if err == nil && form.Get("Action") == "GetCallerIdentity" {
 		w.Header().Set("Content-Type", "text/xml")
 		fmt.Fprintf(w, `<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><GetCallerIdentityResult><Arn>%s</Arn><UserId>AIDAFAKE</UserId><Account>%s</Account></GetCallerIdentityResult><ResponseMetadata><RequestId>%s</RequestId></ResponseMetadata></GetCallerIdentityResponse>`,
-			html.EscapeString(principal), Account, newVersionID())
+			html.EscapeString(principal), who.account, newVersionID())
 		return
 	}
 	if err != nil || form.Get("Action") != "AssumeRole" {
@@ -683,7 +758,10 @@ func (s *Server) serveSTS(w http.ResponseWriter, r *http.Request, body []byte) {
 		return
 	}
 	akid := "FAKEASIA" + randomUpper(12)
-	sess := session{secret: randomUpper(40), token: randomFrom(alnum, 64), principal: fmt.Sprintf("arn:aws:sts::%s:assumed-role/%s/%s", Account, role[strings.LastIndex(role, "/")+1:], name)}
+	// The session is the role's, in the role's account.
+	roleAccount := strings.Split(role, ":")[4]
+	sess := session{secret: randomUpper(40), token: randomFrom(alnum, 64), account: roleAccount,
+		principal: fmt.Sprintf("arn:aws:sts::%s:assumed-role/%s/%s", roleAccount, role[strings.LastIndex(role, "/")+1:], name)}
 	s.mu.Lock()
 	s.sessions[akid] = sess
 	s.assumed = append(s.assumed, role)
