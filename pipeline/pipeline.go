@@ -99,7 +99,9 @@ func (r *Run) CheckPolicy() error {
 	var denied policy.Denied
 	errors.As(err, &denied)
 	for _, t := range r.Spec.Templates {
-		denied = append(denied, set.CheckFile(t.Where+" source", t.Identity)...)
+		if t.Refused == nil { // refused by the read gate: it has no identity, and Sources says why
+			denied = append(denied, set.CheckFile(t.Where+" source", t.Identity)...)
+		}
 	}
 	if len(denied) > 0 {
 		return cli.Exit(cli.ExitPolicy, denied)

@@ -22,7 +22,7 @@ func DeclaredSecrets(file []byte, environ, envSchemes []string) ([]Secret, error
 	if file != nil {
 		var m map[string]any
 		if err := yaml.Unmarshal(file, &m); err != nil {
-			return nil, fmt.Errorf("not valid YAML: %v", err)
+			return nil, fmt.Errorf("not valid YAML: %s", yamlError(err))
 		}
 		for k, v := range m {
 			if strings.EqualFold(k, "secrets") { // viper's keys are case-insensitive

@@ -23,6 +23,7 @@ import (
 
 	"github.com/secretbroker/secretbroker/identity"
 	"github.com/secretbroker/secretbroker/internal/suggest"
+	"github.com/secretbroker/secretbroker/process"
 	"github.com/secretbroker/secretbroker/providers"
 	"github.com/secretbroker/secretbroker/readgate"
 	"github.com/secretbroker/secretbroker/tmpfs"
@@ -61,6 +62,7 @@ var knownKeys = map[string]bool{
 	"dir": true, "user": true, "policy": true, "strip_env": true, "env_schemes": true,
 	"secrets": true, "templates": true, "providers": true, "timeout": true,
 	"allow_disk": true, "mount": true, "strict": true,
+	"no_new_privileges": true, "keep_capabilities": true,
 	"refresh": true, "max_staleness": true, "listen": true, "notify": true, "wipe_on_exit": true,
 }
 
@@ -76,7 +78,10 @@ var (
 func settings(flags *pflag.FlagSet, env []string) *viper.Viper {
 	v := viper.New()
 	for _, name := range []string{"config", "dir", "user", "policy", "timeout", "allow-disk", "mount", "strict",
-		"refresh", "max-staleness", "listen", "wipe-on-exit"} {
+		"refresh", "max-staleness", "listen", "wipe-on-exit",
+		// inject's run command declares these two itself (broker and
+		// check start no app); bound when present.
+		"no-new-privileges", "keep-capabilities"} {
 		if f := flags.Lookup(name); f != nil {
 			_ = v.BindPFlag(strings.ReplaceAll(name, "-", "_"), f)
 		}
@@ -128,7 +133,7 @@ func LoadLocation(flags *pflag.FlagSet) (Location, error) {
 		}
 		var m map[string]any
 		if err := yaml.Unmarshal(b, &m); err != nil {
-			return Location{}, fmt.Errorf("config: %s is not valid YAML: %v", cfg, err)
+			return Location{}, fmt.Errorf("config: %s is not valid YAML: %s", cfg, yamlError(err))
 		}
 		if err := v.MergeConfigMap(m); err != nil {
 			return Location{}, fmt.Errorf("config: %s: %v", cfg, err)
@@ -141,7 +146,15 @@ func LoadLocation(flags *pflag.FlagSet) (Location, error) {
 // AddFlags, plus any others the caller binds), INJECT_* variables, the config
 // file and environment references. It returns *Spec with warnings, or
 // Problems listing everything wrong.
-func Load(flags *pflag.FlagSet) (*Spec, error) {
+func Load(flags *pflag.FlagSet) (*Spec, error) { return loadSpec(flags, false) }
+
+// LoadPlan is Load for what only reports (inject check, --dry-run): a
+// template source the read gate refuses is not a problem here but kept in
+// the spec with Template.Refused, so that each source gets its own
+// verdict. Nothing that delivers may use it.
+func LoadPlan(flags *pflag.FlagSet) (*Spec, error) { return loadSpec(flags, true) }
+
+func loadSpec(flags *pflag.FlagSet, plan bool) (*Spec, error) {
 	env := environ()
 	v := settings(flags, env)
 
@@ -161,7 +174,7 @@ func Load(flags *pflag.FlagSet) (*Spec, error) {
 		}
 		var m map[string]any
 		if err := yaml.Unmarshal(b, &m); err != nil {
-			probs.add("config", "%s is not valid YAML: %v", cfg, err)
+			probs.add("config", "%s is not valid YAML: %s", cfg, yamlError(err))
 			return nil, probs
 		}
 		if err := rawUser(b, m); err != nil {
@@ -214,13 +227,23 @@ func Load(flags *pflag.FlagSet) (*Spec, error) {
 	if s.Timeout <= 0 {
 		probs.add("timeout", "must be positive")
 	}
-	s.AllowDisk = v.GetBool("allow_disk")
-	s.Mount = v.GetBool("mount")
-	s.Strict = v.GetBool("strict")
+	s.AllowDisk = boolean(v, "allow_disk", &probs)
+	s.Mount = boolean(v, "mount", &probs)
+	s.Strict = boolean(v, "strict", &probs)
+	s.NoNewPrivileges = boolean(v, "no_new_privileges", &probs)
+	if names := stringList(v, "keep_capabilities"); len(names) > 0 {
+		keep, err := process.ParseCapabilities(names)
+		if err != nil {
+			probs.add("keep_capabilities", "%v", err)
+		} else if v.GetString("user") == "" {
+			probs.add("keep_capabilities", "needs user (--user, INJECT_USER, user:): without it the app keeps inject's capabilities")
+		}
+		s.KeepCapabilities = keep
+	}
 	s.Refresh = duration(v, "refresh", &probs)
 	s.MaxStaleness = duration(v, "max_staleness", &probs)
 	s.Listen = v.GetString("listen")
-	s.WipeOnExit = v.GetBool("wipe_on_exit")
+	s.WipeOnExit = boolean(v, "wipe_on_exit", &probs)
 	if n := v.Get("notify"); n != nil {
 		if err := decode(n, &s.Notify); err != nil {
 			probs.add("notify", "%v", err)
@@ -245,7 +268,7 @@ func Load(flags *pflag.FlagSet) (*Spec, error) {
 	}
 	s.loadSecrets(v.Get("secrets"), &probs)
 	s.loadEnvRefs(&probs)
-	s.loadTemplates(v.Get("templates"), configDir, &probs)
+	s.loadTemplates(v.Get("templates"), configDir, plan, &probs)
 	s.checkCollisions(&probs)
 
 	sort.Strings(unknown)
@@ -290,6 +313,27 @@ func stringList(v *viper.Viper, key string) []string {
 		out = x
 	}
 	return out
+}
+
+// boolean reads a yes-or-no setting strictly: viper's GetBool reads
+// anything it cannot parse ("yes" in INJECT_NO_NEW_PRIVILEGES, a YAML 1.2
+// `yes`) as false, which would silently turn a protection off.
+func boolean(v *viper.Viper, key string, probs *Problems) bool {
+	switch x := v.Get(key).(type) {
+	case nil:
+		return false
+	case bool:
+		return x
+	case string:
+		b, err := strconv.ParseBool(strings.TrimSpace(x))
+		if err != nil {
+			probs.add(key, "%q is not true or false", x)
+		}
+		return b
+	default:
+		probs.add(key, "want true or false, got %v", x)
+		return false
+	}
 }
 
 func duration(v *viper.Viper, key string, probs *Problems) time.Duration {
@@ -528,7 +572,10 @@ func (s *Spec) IsEnvRef(val string) bool {
 	return false
 }
 
-func (s *Spec) loadTemplates(raw any, configDir string, probs *Problems) {
+// loadTemplates reads each template source through the read gate; with
+// plan, a source the gate refuses is kept with its reason (Refused)
+// rather than made a problem.
+func (s *Spec) loadTemplates(raw any, configDir string, plan bool, probs *Problems) {
 	if raw == nil {
 		return
 	}
@@ -572,7 +619,13 @@ func (s *Spec) loadTemplates(raw any, configDir string, probs *Problems) {
 		// capped; the guardrail is checked on Identity with the policy.
 		b, id, err := readgate.ReadFileIdentity(t.Source, readgate.Options{User: s.User, Max: MaxTemplateBytes, What: "template source"})
 		if err != nil {
-			probs.add(where+".source", "cannot read %s: %v", t.Source, readgateMsg(err))
+			msg := fmt.Sprintf("cannot read %s: %v", t.Source, readgateMsg(err))
+			if plan {
+				t.Refused = errors.New(msg)
+				s.Templates = append(s.Templates, t)
+			} else {
+				probs.add(where+".source", "%s", msg)
+			}
 			continue
 		}
 		t.Identity = id
@@ -594,6 +647,17 @@ func readgateMsg(err error) string {
 		return strings.TrimPrefix(ge.Error(), ge.Path+": ")
 	}
 	return unwrapPath(err).Error()
+}
+
+// yamlQuoted is what a YAML parser's error quotes of the input.
+var yamlQuoted = regexp.MustCompile("`[^`]*`")
+
+// yamlError is a YAML parser's error without the input it quotes: yaml.v3
+// quotes the start of a scalar it cannot place ("cannot unmarshal !!str
+// `hvs.CAx...`"), and a file given as a declaration by mistake (or a
+// ConfigMap key the admission webhook reads) may hold a secret.
+func yamlError(err error) string {
+	return yamlQuoted.ReplaceAllString(err.Error(), "(a value, withheld)")
 }
 
 func unwrapPath(err error) error {

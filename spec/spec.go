@@ -50,6 +50,13 @@ type Spec struct {
 	Mount     bool
 	Strict    bool
 
+	// How inject starts the app (the broker starts none and ignores them).
+	// NoNewPrivileges sets PR_SET_NO_NEW_PRIVS; KeepCapabilities are the
+	// capability numbers the bounding set keeps under User (all others are
+	// dropped), which is why they need a User.
+	NoNewPrivileges  bool
+	KeepCapabilities []int
+
 	// Broker settings; inject ignores them.
 	Refresh      time.Duration
 	MaxStaleness time.Duration
@@ -83,6 +90,11 @@ type Template struct {
 	Mode     fs.FileMode
 	Text     string
 	Where    string
+	// Refused is why the read gate refused Source (readgate: --user's
+	// permissions, a regular file, the cap, not /proc or /sys). Only
+	// LoadPlan leaves a refused template in the spec, so that inject check
+	// and --dry-run can give a verdict per source; Load refuses it (64).
+	Refused error
 }
 
 // Notify says how the broker tells the app about changed files.

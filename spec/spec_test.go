@@ -16,6 +16,7 @@ func load(t testing.TB, config string, env []string, args ...string) (*Spec, err
 	dir := t.TempDir()
 	f := pflag.NewFlagSet("test", pflag.ContinueOnError)
 	AddFlags(f)
+	addRunFlags(f)
 	if config != "" {
 		p := filepath.Join(dir, "inject.yaml")
 		os.WriteFile(p, []byte(config), 0o600)
@@ -29,6 +30,10 @@ func load(t testing.TB, config string, env []string, args ...string) (*Spec, err
 	defer func() { environ = old }()
 	return Load(f)
 }
+
+// addRunFlags declares the flags of one command beside AddFlags's (a
+// seam: TestStartSettings declares inject's run flags).
+var addRunFlags = func(*pflag.FlagSet) {}
 
 func TestDefaultsAndPrecedence(t *testing.T) {
 	s, err := load(t, "dir: /from/file\ntimeout: 10s\n", nil)

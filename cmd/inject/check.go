@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"text/tabwriter"
 
@@ -11,6 +13,7 @@ import (
 	"github.com/secretbroker/secretbroker/internal/cli"
 	"github.com/secretbroker/secretbroker/pipeline"
 	"github.com/secretbroker/secretbroker/policy"
+	"github.com/secretbroker/secretbroker/spec"
 )
 
 func newCheckCommand() *cobra.Command {
@@ -25,9 +28,12 @@ func newCheckCommand() *cobra.Command {
 }
 
 // runCheck resolves every reference through the pipeline (Check mode)
-// and prints a line per secret.
+// and prints a line per secret, then one per template source: whether the
+// read gate would let inject read it. A source the gate refuses (64), or a
+// plan the policy denies (77), stops check before anything is fetched, as
+// it would stop inject; each source still gets its line.
 func runCheck(cmd *cobra.Command, _ []string) error {
-	s, err := loadSpec(cmd)
+	s, err := loadSpec(cmd, true)
 	if err != nil {
 		return err
 	}
@@ -35,14 +41,24 @@ func runCheck(cmd *cobra.Command, _ []string) error {
 	if err != nil {
 		return cli.Exit(cli.ExitUsage, err)
 	}
-	if err := r.CheckPolicy(); err != nil {
-		return err
+	perr := r.CheckPolicy()
+	if perr != nil && cli.CodeOf(perr) != cli.ExitPolicy {
+		return perr // no policy could be read: no verdict is known
+	}
+	verdicts, serr := r.Sources()
+	tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+	if serr != nil || perr != nil {
+		printSources(tw, s, verdicts)
+		tw.Flush()
+		if cli.CodeOf(serr) == cli.ExitUsage {
+			return serr
+		}
+		return perr
 	}
 	// Release what providers hold alive (a Vault login token,
 	// dynamic-secret leases): check delivers nothing that needs them.
 	defer r.Release()
 	rep, err := r.Deliver(context.Background(), pipeline.Delivery{Mode: pipeline.Check})
-	tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 	for _, o := range rep.Outcomes {
 		sec := o.Secret
 		switch {
@@ -67,6 +83,31 @@ func runCheck(cmd *cobra.Command, _ []string) error {
 		}
 		o.Got.Value.Wipe()
 	}
+	printSources(tw, s, verdicts)
 	tw.Flush()
 	return err
+}
+
+// printSources prints check's line for each template source: ok, or FAIL
+// and why the read gate (or the guardrail) refuses it. It names the file,
+// never its text.
+func printSources(w io.Writer, s *spec.Spec, verdicts []error) {
+	for i, t := range s.Templates {
+		status, why := sourceVerdict(t, verdicts[i])
+		fmt.Fprintf(w, "%s\t%s\t(template %s)\t%s\n", status, t.Dest, t.Source, why)
+	}
+}
+
+// sourceVerdict is a template source's verdict (pipeline.Run.Sources) as
+// a status (ok, FAIL) and one line saying why.
+func sourceVerdict(t spec.Template, v error) (status, why string) {
+	var d policy.Denied
+	switch {
+	case v == nil:
+		return "ok", fmt.Sprintf("passes the read gate (%d bytes)", len(t.Text))
+	case errors.As(v, &d) && len(d) > 0:
+		return "FAIL", "DENIED: " + d[0].String()
+	}
+	// The column names the source already: no "cannot read PATH: " again.
+	return "FAIL", "REFUSED: " + strings.TrimPrefix(v.Error(), "cannot read "+t.Source+": ")
 }

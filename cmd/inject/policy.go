@@ -33,7 +33,7 @@ func newPolicyCommand() *cobra.Command {
 		Short: "Exit 1 when a live credential is broader than the spec needs (0 when not, 69 when there is no credential)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := loadSpec(cmd)
+			s, err := loadSpec(cmd, false)
 			if err != nil {
 				return err
 			}
@@ -80,7 +80,7 @@ func newPolicyGrantCommand(reg providers.Registration) *cobra.Command {
 	}
 	run := reg.Policy.Generate(c.Flags())
 	c.RunE = func(cmd *cobra.Command, _ []string) error {
-		s, err := loadSpec(cmd)
+		s, err := loadSpec(cmd, false)
 		if err != nil {
 			return err
 		}

@@ -49,8 +49,10 @@ func newRunCommand() *cobra.Command {
 	c.Flags().StringVar(&o.watch, "watch", "", "with --supervise, watch DIR and signal the app when a file changes")
 	c.Flags().StringVar(&o.reloadSignal, "reload-signal", "SIGHUP", "signal sent to the app on a change under --watch")
 	c.Flags().BoolVar(&o.restartOnChange, "restart-on-change", false, "restart the app instead of signalling it on a change under --watch")
-	c.Flags().BoolVar(&o.noNewPrivs, "no-new-privileges", false, "set no_new_privs before the app starts: setuid bits and file capabilities grant it nothing")
-	c.Flags().StringSliceVar(&o.keepCaps, "keep-capabilities", nil, "with --user, capabilities the bounding set keeps (e.g. CAP_NET_BIND_SERVICE); all others are dropped")
+	// Read by spec.Load with the rest of the declaration (also
+	// INJECT_NO_NEW_PRIVILEGES, no_new_privileges:, and so on).
+	c.Flags().Bool("no-new-privileges", false, "set no_new_privs before the app starts: setuid bits and file capabilities grant it nothing")
+	c.Flags().StringSlice("keep-capabilities", nil, "with --user, capabilities the bounding set keeps (e.g. CAP_NET_BIND_SERVICE); all others are dropped")
 	return c
 }
 
@@ -60,19 +62,23 @@ func addCommonFlags(f *pflag.FlagSet) {
 }
 
 type runOptions struct {
-	dryRun, supervise, signalGroup, restartOnChange, noNewPrivs bool
-	watch, reloadSignal                                         string
-	keepCaps                                                    []string
+	dryRun, supervise, signalGroup, restartOnChange bool
+	watch, reloadSignal                             string
 }
 
 // loadSpec loads the declaration from the command's flags, INJECT_* and
-// the environment, logging its warnings.
-func loadSpec(cmd *cobra.Command) (*spec.Spec, error) {
+// the environment, logging its warnings. plan is for what only reports
+// (check, --dry-run): see spec.LoadPlan.
+func loadSpec(cmd *cobra.Command, plan bool) (*spec.Spec, error) {
 	log, err := cli.NewLogger(cmd.Flags(), cmd.ErrOrStderr())
 	if err != nil {
 		return nil, err
 	}
-	s, err := spec.Load(cmd.Flags())
+	load := spec.Load
+	if plan {
+		load = spec.LoadPlan
+	}
+	s, err := load(cmd.Flags())
 	if err != nil {
 		return nil, cli.Exit(cli.ExitUsage, err)
 	}
@@ -116,35 +122,34 @@ func (o *runOptions) run(cmd *cobra.Command, args []string) error {
 	ctx, caught, stop := stopSignals()
 	defer stop()
 
-	s, err := loadSpec(cmd)
+	s, err := loadSpec(cmd, o.dryRun)
 	if err != nil {
 		return err
 	}
 	log := s.Logger
-	keep, err := process.ParseCapabilities(o.keepCaps)
-	if err != nil {
-		return cli.Exit(cli.ExitUsage, fmt.Errorf("--keep-capabilities: %v", err))
-	}
-	if len(keep) > 0 && s.User == nil {
-		return cli.Exit(cli.ExitUsage, fmt.Errorf("--keep-capabilities needs --user: without it the app keeps inject's capabilities"))
-	}
 	r, err := pipeline.New(s, log)
 	if err != nil {
 		return cli.Exit(cli.ExitUsage, err)
 	}
-	r.Start = &policy.Start{RunAs: s.User, NoNewPrivs: o.noNewPrivs}
-	if err := r.CheckPolicy(); err != nil {
+	r.Start = &policy.Start{RunAs: s.User, NoNewPrivs: s.NoNewPrivileges}
+	perr := r.CheckPolicy()
+	if o.dryRun {
 		// A denial shows the plan with each verdict; a policy file that
 		// could not be read or parsed shows nothing, since no verdict
-		// (least of all "allowed") is known.
-		if o.dryRun && cli.CodeOf(err) == cli.ExitPolicy {
-			printPlan(cmd.OutOrStdout(), r, s)
+		// (least of all "allowed") is known. A template source the read
+		// gate refuses is 64, before the policy, as inject would exit.
+		if perr != nil && cli.CodeOf(perr) != cli.ExitPolicy {
+			return perr
 		}
-		return err
+		verdicts, serr := r.Sources()
+		printPlan(cmd.OutOrStdout(), r, s, verdicts)
+		if cli.CodeOf(serr) == cli.ExitUsage {
+			return serr
+		}
+		return perr
 	}
-	if o.dryRun {
-		printPlan(cmd.OutOrStdout(), r, s)
-		return nil
+	if perr != nil {
+		return perr
 	}
 	if err := process.CheckDrop(s.User); err != nil {
 		return cli.Exit(cli.ExitUsage, err)
@@ -205,7 +210,7 @@ func (o *runOptions) run(cmd *cobra.Command, args []string) error {
 	}
 	r.WipeValues()
 	// From here this goroutine's OS thread is the app's: Confine locks it.
-	if err := process.Confine(process.Confinement{User: s.User, NoNewPrivs: o.noNewPrivs, KeepCaps: keep}); err != nil {
+	if err := process.Confine(process.Confinement{User: s.User, NoNewPrivs: s.NoNewPrivileges, KeepCaps: s.KeepCapabilities}); err != nil {
 		d.Wipe()
 		return cli.Exit(cli.ExitUsage, err)
 	}
@@ -236,7 +241,7 @@ func (o *runOptions) run(cmd *cobra.Command, args []string) error {
 
 // printPlan prints --dry-run's table: what would be fetched and written,
 // and what the policy says. It prints no value (nothing was fetched).
-func printPlan(w io.Writer, r *pipeline.Run, s *spec.Spec) {
+func printPlan(w io.Writer, r *pipeline.Run, s *spec.Spec, sources []error) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	owner := "inject's user"
 	if s.User != nil {
@@ -253,8 +258,11 @@ func printPlan(w io.Writer, r *pipeline.Run, s *spec.Spec) {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%#o\t%s\t%s\n", sec.Name, sec.Ref.Canonical(), sec.Ref.Scheme, file, sec.Mode, owner, r.Policies.Verdict(sec.Ref, r.Identity(sec.Ref)))
 	}
-	for _, t := range s.Templates {
-		fmt.Fprintf(tw, "%s\t(template %s)\t-\t%s\t%#o\t%s\t-\n", t.Dest, t.Source, s.Dir+"/"+t.Dest, t.Mode, owner)
+	for i, t := range s.Templates {
+		// The POLICY column of a template is the read gate's verdict on
+		// its source (which includes the guardrail).
+		_, why := sourceVerdict(t, sources[i])
+		fmt.Fprintf(tw, "%s\t(template %s)\t-\t%s\t%#o\t%s\t%s\n", t.Dest, t.Source, s.Dir+"/"+t.Dest, t.Mode, owner, why)
 	}
 	tw.Flush()
 	if len(s.Secrets) == 0 && len(s.Templates) == 0 {
