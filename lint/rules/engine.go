@@ -7,8 +7,6 @@ import (
 	"io"
 	"strings"
 	"sync"
-
-	"github.com/coregx/ahocorasick"
 )
 
 // Match is one rule hit inside a stream.
@@ -27,7 +25,8 @@ type Match struct {
 // concurrent use, and each goroutine takes its own Scanner.
 type Engine struct {
 	rules     []*Rule
-	ac        *ahocorasick.Automaton
+	ac        *automaton
+	pats      []string  // the automaton's patterns, by id
 	byPattern [][]*Rule // AC pattern id -> rules with that keyword
 	fileRules []*Rule   // rules restricted to file names
 	files     fileIndex // the same, indexed by name
@@ -107,7 +106,8 @@ func New(rs []*Rule) (*Engine, error) {
 		e.maxKW = max(e.maxKW, len(v))
 	}
 	e.files = newFileIndex(e.fileRules)
-	ac, err := ahocorasick.NewBuilder().AddStrings(pats).Build()
+	e.pats = pats
+	ac, err := newAutomaton(pats)
 	if err != nil {
 		return nil, err
 	}
@@ -197,6 +197,8 @@ type Scanner struct {
 	sub     *Scanner
 	dec     []byte
 	encDone [encUTF16 + 1]int64
+	// hits holds the keyword hits of the current chunk.
+	hits []acMatch
 }
 
 type seenKey struct {
@@ -259,7 +261,8 @@ func (s *Scanner) Scan(r io.Reader, name string, emit func(Match)) error {
 			s.covered[i] = -1
 		}
 		// A keyword that starts before cut ends before cut+maxKW.
-		for _, m := range s.e.ac.FindAllOverlapping(buf[scanFrom:min(len(buf), cut+s.e.maxKW)]) {
+		s.hits = s.e.ac.findAll(s.hits[:0], buf[scanFrom:min(len(buf), cut+s.e.maxKW)])
+		for _, m := range s.hits {
 			m.Start += scanFrom
 			m.End += scanFrom
 			abs := base + int64(m.Start)
