@@ -73,7 +73,7 @@ func IsPlaceholder(v []byte) bool {
 	}
 	l := strings.ToLower(string(t))
 	for _, w := range placeholderWords {
-		if strings.Contains(l, w) {
+		if placeholderWordIn(string(t), l, w) {
 			return true
 		}
 	}
@@ -82,4 +82,58 @@ func IsPlaceholder(v []byte) bool {
 	}
 	// One repeated character ("aaaaaaaa", "00000000").
 	return bytes.Count(t, t[:1]) == len(t)
+}
+
+// placeholderWordIn reports whether the placeholder word w (lower case)
+// stands as a word in t (l is t lower-cased). A word spelled with a
+// non-alphanumeric character ("your_", "${", "****") always does. A word
+// of letters only ("todo", "xxxx", "example") must start or end at the
+// value's edge, next to a non-alphanumeric character, or at a camelCase
+// boundary ("myExampleKey"): buried in a random run it is chance, not a
+// stand-in. A random 90-character token holds "todo" or "xxxx" somewhere
+// about once in 5,000 draws, and such a live token was reported as a
+// placeholder (the TestDetect/vault flake).
+func placeholderWordIn(t, l, w string) bool {
+	if !isAlnumWord(w) {
+		return strings.Contains(l, w)
+	}
+	for from := 0; ; {
+		i := strings.Index(l[from:], w)
+		if i < 0 {
+			return false
+		}
+		i += from
+		j := i + len(w)
+		if i == 0 || j == len(t) || !isAlnum(t[i-1]) || !isAlnum(t[j]) {
+			return true
+		}
+		// camelCase: "myExampleKey", "useDUMMYValue", "dummyToken".
+		if w != "xxxx" && (isLower(t[i-1]) && isUpper(t[i]) && sameCase(t[i+1:j]) || isUpper(t[j]) && isLower(t[j-1]) && sameCase(t[i+1:j])) {
+			return true
+		}
+		from = i + 1
+	}
+}
+
+func isAlnumWord(w string) bool {
+	for i := 0; i < len(w); i++ {
+		if !isAlnum(w[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func isAlnum(c byte) bool { return c >= '0' && c <= '9' || isLower(c) || isUpper(c) }
+func isLower(c byte) bool { return c >= 'a' && c <= 'z' }
+func isUpper(c byte) bool { return c >= 'A' && c <= 'Z' }
+
+// sameCase reports whether s is all lower or all upper case letters.
+func sameCase(s string) bool {
+	lo, up := true, true
+	for i := 0; i < len(s); i++ {
+		lo = lo && !isUpper(s[i])
+		up = up && !isLower(s[i])
+	}
+	return lo || up
 }

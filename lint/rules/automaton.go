@@ -18,7 +18,9 @@ type automaton struct {
 	// bit marks a state with matches.
 	trans   []uint32
 	classes [256]uint8
-	stride2 uint
+	// stride is the number of byte classes: a row per state, not padded to
+	// a power of two, which keeps the table (about 4 MiB) a third smaller.
+	stride uint32
 	// out[state index] lists the pattern ids that end there (its own and
 	// those of its failure chain).
 	out    [][]int32
@@ -57,14 +59,11 @@ func newAutomaton(pats []string) (*automaton, error) {
 			}
 		}
 	}
-	stride := 1
-	for stride < n {
-		stride <<= 1
-		a.stride2++
-	}
-	// Trie; goto_ rows are filled into trans directly (0 = no edge, since
+	stride := n
+	a.stride = uint32(n)
+	// Trie; its edges are filled into trans directly (0 = no edge, since
 	// the start state is never a child).
-	row := func(s int) []uint32 { return a.trans[s<<a.stride2 : (s+1)<<a.stride2] }
+	row := func(s int) []uint32 { return a.trans[s*stride : (s+1)*stride] }
 	a.trans = make([]uint32, stride)
 	a.out = [][]int32{nil}
 	for id, p := range pats {
@@ -106,9 +105,12 @@ func newAutomaton(pats []string) (*automaton, error) {
 			}
 		}
 	}
+	if len(a.trans) >= acFlag {
+		return nil, errors.New("rules: keyword automaton too large")
+	}
 	// Premultiply and flag.
 	for i, t := range a.trans {
-		v := t << a.stride2
+		v := t * a.stride
 		if len(a.out[t]) > 0 {
 			v |= acFlag
 		}
@@ -191,7 +193,7 @@ func (a *automaton) resume(dst []acMatch, buf []byte, s uint32, at, from, hi int
 }
 
 func (a *automaton) emit(dst []acMatch, s uint32, end int) []acMatch {
-	for _, id := range a.out[(s&^acFlag)>>a.stride2] {
+	for _, id := range a.out[(s&^acFlag)/a.stride] {
 		dst = append(dst, acMatch{PatternID: int(id), Start: end - int(a.lens[id]), End: end})
 	}
 	return dst
