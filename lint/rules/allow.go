@@ -2,6 +2,7 @@ package rules
 
 import (
 	"bytes"
+	"fmt"
 	"regexp"
 	"strings"
 	"sync"
@@ -63,29 +64,37 @@ var (
 // IsPlaceholder reports whether v is a stand-in rather than a value:
 // "changeme", "${VAR}", "<your-token>", "xxxx", "$VAR", a run of one
 // character, and the like.
-func IsPlaceholder(v []byte) bool {
+func IsPlaceholder(v []byte) bool { return PlaceholderReason(v) != "" }
+
+// PlaceholderReason says why v is a stand-in ("" when it is not), naming
+// the stand-in word and where it is but never the value, so a test that
+// finds a generated token judged a placeholder can say why.
+func PlaceholderReason(v []byte) string {
 	placeholderOnce.Do(func() {
 		placeholderRe = regexp.MustCompile(`^(\$[A-Za-z_][A-Za-z0-9_]*|%[A-Za-z_]+%|[A-Za-z_]+\(\)|true|false|null|none|nil|undefined|password|secret|token)$`)
 	})
 	t := bytes.Trim(v, `"'`+"` ,;")
 	if len(t) == 0 {
-		return true
+		return "empty"
 	}
 	l := strings.ToLower(string(t))
 	for _, w := range placeholderWords {
-		if placeholderWordIn(string(t), l, w) {
-			return true
+		if i := placeholderWordAt(string(t), l, w); i >= 0 {
+			return fmt.Sprintf("stand-in %q at byte %d of %d", w, i, len(t))
 		}
 	}
 	if placeholderRe.MatchString(l) {
-		return true
+		return "a variable, keyword or bare name"
 	}
 	// One repeated character ("aaaaaaaa", "00000000").
-	return bytes.Count(t, t[:1]) == len(t)
+	if bytes.Count(t, t[:1]) == len(t) {
+		return "one repeated character"
+	}
+	return ""
 }
 
-// placeholderWordIn reports whether the placeholder word w (lower case)
-// stands as a word in t (l is t lower-cased). A word spelled with a
+// placeholderWordAt returns where the placeholder word w (lower case)
+// stands as a word in t (l is t lower-cased), or -1. A word spelled with a
 // non-alphanumeric character ("your_", "${", "****") always does. A word
 // of letters only ("todo", "xxxx", "example") must start or end at the
 // value's edge, next to a non-alphanumeric character, or at a camelCase
@@ -93,23 +102,23 @@ func IsPlaceholder(v []byte) bool {
 // stand-in. A random 90-character token holds "todo" or "xxxx" somewhere
 // about once in 5,000 draws, and such a live token was reported as a
 // placeholder (the TestDetect/vault flake).
-func placeholderWordIn(t, l, w string) bool {
+func placeholderWordAt(t, l, w string) int {
 	if !isAlnumWord(w) {
-		return strings.Contains(l, w)
+		return strings.Index(l, w)
 	}
 	for from := 0; ; {
 		i := strings.Index(l[from:], w)
 		if i < 0 {
-			return false
+			return -1
 		}
 		i += from
 		j := i + len(w)
 		if i == 0 || j == len(t) || !isAlnum(t[i-1]) || !isAlnum(t[j]) {
-			return true
+			return i
 		}
 		// camelCase: "myExampleKey", "useDUMMYValue", "dummyToken".
 		if w != "xxxx" && (isLower(t[i-1]) && isUpper(t[i]) && sameCase(t[i+1:j]) || isUpper(t[j]) && isLower(t[j-1]) && sameCase(t[i+1:j])) {
-			return true
+			return i
 		}
 		from = i + 1
 	}

@@ -13,7 +13,9 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/pem"
+	"fmt"
 	"math/big"
+	"strings"
 
 	"github.com/secretbroker/secretbroker/lint/rules"
 )
@@ -24,14 +26,71 @@ const (
 	hexdigits  = "0123456789abcdef"
 )
 
-// Random returns n characters drawn from alphabet.
+// Random returns n characters drawn from alphabet. A draw of 8 or more
+// that the placeholder filter rightly takes for a stand-in (a word such as
+// "todo" at its edge or at a camelCase boundary, one repeated character) is
+// drawn again: a detection test must not depend on the draw, and the
+// filter's own cases are tested in lint/rules.
 func Random(alphabet string, n int) string {
 	b := make([]byte, n)
-	for i := range b {
-		v, _ := rand.Int(rand.Reader, big.NewInt(int64(len(alphabet))))
-		b[i] = alphabet[v.Int64()]
+	for {
+		for i := range b {
+			v, _ := rand.Int(rand.Reader, big.NewInt(int64(len(alphabet))))
+			b[i] = alphabet[v.Int64()]
+		}
+		if n < 8 || !rules.IsPlaceholder(b) {
+			return string(b)
+		}
 	}
-	return string(b)
+}
+
+// Shape describes s without its value, for a failing test's message: runs
+// of letters and digits become their classes and length ("[Aa9]{90}"),
+// other bytes stay; then the placeholder filter's verdict and the entropy
+// of the longest run.
+func Shape(s string) string {
+	var out strings.Builder
+	longest := ""
+	for i := 0; i < len(s); {
+		j := i
+		var classes [3]bool
+		for ; j < len(s) && isAlnum(s[j]); j++ {
+			switch c := s[j]; {
+			case c >= 'A' && c <= 'Z':
+				classes[0] = true
+			case c >= 'a' && c <= 'z':
+				classes[1] = true
+			default:
+				classes[2] = true
+			}
+		}
+		if j == i {
+			fmt.Fprintf(&out, "%q", s[i:i+1])
+			i++
+			continue
+		}
+		out.WriteByte('[')
+		for k, c := range "Aa9" {
+			if classes[k] {
+				out.WriteRune(c)
+			}
+		}
+		fmt.Fprintf(&out, "]{%d}", j-i)
+		if j-i > len(longest) {
+			longest = s[i:j]
+		}
+		i = j
+	}
+	why := rules.PlaceholderReason([]byte(longest))
+	if why == "" {
+		why = "no"
+	}
+	fmt.Fprintf(&out, "; longest run: placeholder %s, entropy %.2f", why, rules.Entropy([]byte(longest)))
+	return out.String()
+}
+
+func isAlnum(c byte) bool {
+	return c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9'
 }
 
 // GitHubPAT returns a classic token with a valid checksum.
