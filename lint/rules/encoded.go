@@ -303,7 +303,22 @@ func (s *Scanner) scanEncoded(p encodedPattern, buf []byte, at int, base int64, 
 		m.Line = line
 		m.Offset = off + m.Offset
 		m.Note = joinNotes(where, m.Note)
+		m.Encoding = p.enc.String()
 		emit(m)
 	})
 	return base + int64(end)
+}
+
+// DecodeValue decodes v, a whole value in the named encoding (a Match's
+// Encoding), as the encoded-block scan does; nil when it does not decode.
+// The scan uses it to see that a value another rule reported (a Kubernetes
+// Secret's data: value) is the block a decoded key came from.
+func DecodeValue(name string, v []byte) []byte {
+	for _, e := range []encoding{encBase64, encHex, encUTF16} {
+		if e.String() == name {
+			dec, _ := decodeAround(nil, v, 0, encodedPattern{enc: e})
+			return dec
+		}
+	}
+	return nil
 }

@@ -19,6 +19,9 @@ type Match struct {
 	// Example says the value is a documented example (under example: in
 	// an OpenAPI/Swagger document).
 	Example bool
+	// Encoding is the encoding the secret was decoded from ("base64",
+	// "hex", "UTF-16"; the outermost when nested), "" when it was plain.
+	Encoding string
 }
 
 // Engine runs all rules over streams. Build one with Default; it is safe for

@@ -7,6 +7,7 @@ package scan
 
 import (
 	"archive/tar"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -54,6 +55,7 @@ type Finding struct {
 	Locations []string     `json:"other_locations,omitempty"`
 	Secret    rules.Secret `json:"-"`
 	wholeFile bool         // a file-only rule: Secret is the file's first bytes
+	encoding  string       // the encoding Secret was decoded from, "" if plain
 }
 
 // Statuses of a finding.
@@ -210,7 +212,7 @@ func mergeFileName(fs []Finding) []Finding {
 	content := map[string]int{}
 	for i, f := range fs {
 		if !f.wholeFile && len(f.Secret) > 0 {
-			k := f.Target + "\x00" + f.Image + "\x00" + f.LayerDigest + "\x00" + f.Path
+			k := placeKey(f)
 			if _, ok := content[k]; !ok {
 				content[k] = i
 			}
@@ -223,8 +225,7 @@ func mergeFileName(fs []Finding) []Finding {
 	}
 	for _, f := range fs {
 		if f.wholeFile {
-			k := f.Target + "\x00" + f.Image + "\x00" + f.LayerDigest + "\x00" + f.Path
-			if i, ok := content[k]; ok {
+			if i, ok := content[placeKey(f)]; ok {
 				notes = append(notes, struct {
 					i    int
 					rule string
@@ -242,6 +243,53 @@ func mergeFileName(fs []Finding) []Finding {
 				out[i].Note = joinNote(out[i].Note, "file name also matches "+n.rule)
 				break
 			}
+		}
+	}
+	return out
+}
+
+// placeKey names the file (or config location) of a finding in one image.
+func placeKey(f Finding) string {
+	return f.Target + "\x00" + f.Image + "\x00" + f.LayerDigest + "\x00" + f.Path
+}
+
+// mergeEncoded folds a finding whose value is an encoded block (the value
+// of a Kubernetes Secret's data:, found by the Secret rule) into the
+// finding of the secret decoded from that block: one secret, one finding.
+// The kept finding names the kind (its rule: the key's format) and the
+// encoding ("base64 at line N"), and notes the rule it absorbed.
+func mergeEncoded(fs []Finding) []Finding {
+	decoded := map[string][]int{}
+	for i, f := range fs {
+		if f.encoding != "" && len(f.Secret) > 0 {
+			decoded[placeKey(f)] = append(decoded[placeKey(f)], i)
+		}
+	}
+	if len(decoded) == 0 {
+		return fs
+	}
+	drop := map[int]bool{}
+	for i, f := range fs {
+		if f.encoding != "" || f.wholeFile || len(f.Secret) == 0 {
+			continue
+		}
+		for _, j := range decoded[placeKey(f)] {
+			in := &fs[j]
+			if dec := rules.DecodeValue(in.encoding, f.Secret); len(dec) == 0 || !bytes.Contains(dec, in.Secret) {
+				continue
+			}
+			in.Note = joinNote(in.Note, "the "+in.encoding+" value that "+f.RuleID+" ("+f.Description+") matched")
+			if f.Severity > in.Severity {
+				in.Severity, in.SeverityStr = f.Severity, f.SeverityStr
+			}
+			drop[i] = true
+			break
+		}
+	}
+	var out []Finding
+	for i, f := range fs {
+		if !drop[i] {
+			out = append(out, f)
 		}
 	}
 	return out
@@ -300,7 +348,7 @@ func location(f Finding) string {
 // Result returns the findings so far, deduplicated and sorted.
 func (s *Scanner) Result() *Result {
 	r := s.res
-	r.Findings = mergeFileName(dedupe(r.Findings))
+	r.Findings = mergeEncoded(mergeFileName(dedupe(r.Findings)))
 	sort.SliceStable(r.Findings, func(i, j int) bool {
 		a, b := r.Findings[i], r.Findings[j]
 		if a.Target != b.Target {
@@ -377,7 +425,7 @@ func fingerprint(f Finding) string {
 
 func fromMatch(m rules.Match) Finding {
 	f := Finding{RuleID: m.Rule.ID, Description: m.Rule.Description, Severity: m.Rule.Severity,
-		Line: m.Line, Note: m.Note, Secret: m.Secret, Fix: m.Rule.Fix, wholeFile: m.Rule.FileOnly()}
+		Line: m.Line, Note: m.Note, Secret: m.Secret, Fix: m.Rule.Fix, wholeFile: m.Rule.FileOnly(), encoding: m.Encoding}
 	if m.Example {
 		f.Class = ClassFixture // a documented example
 	}

@@ -184,3 +184,40 @@ func TestEncodedKeyMaterial(t *testing.T) {
 		t.Fatalf("encoded key: in file %v, in config %v: %s", inFile, inConfig, describe(res))
 	}
 }
+
+// A key base64-encoded in a Kubernetes Secret's data: is one secret, so one
+// finding: the decoded key's (its kind), naming the encoding and the
+// Secret rule it absorbed. A data: value that holds no key stays the Secret
+// rule's finding. Keys are generated here.
+func TestEncodedSecretOneFinding(t *testing.T) {
+	b64 := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+	secret := func(key, value string) string {
+		return "apiVersion: v1\nkind: Secret\nmetadata:\n  name: app\ndata:\n  " + key + ": " + value + "\n"
+	}
+	res := scanImage(t, v1.Config{}, []testimage.File{
+		{Name: "deploy/rsa.yaml", Body: secret("tls.key", b64(testsecret.RSAKeyPEM()))},
+		{Name: "deploy/ec.yaml", Body: secret("tls.key", b64(testsecret.ECKeyPEM()))},
+		{Name: "deploy/ssh.yaml", Body: secret("ssh-privatekey", b64(testsecret.OpenSSHKeyPEM(false)))},
+		{Name: "deploy/token.yaml", Body: secret("payload", b64(testsecret.Alnum(40)))},
+	})
+	want := map[string]string{
+		"deploy/rsa.yaml": "private-key-rsa", "deploy/ec.yaml": "private-key-pkcs8",
+		"deploy/ssh.yaml": "private-key-openssh", "deploy/token.yaml": "kubernetes-secret-yaml",
+	}
+	got := map[string]int{}
+	for _, f := range res.Findings {
+		got[f.Path]++
+		if f.RuleID != want[f.Path] {
+			t.Errorf("%s: rule %s, want %s", f.Path, f.RuleID, want[f.Path])
+			continue
+		}
+		if f.RuleID != "kubernetes-secret-yaml" && (!strings.Contains(f.Note, "base64 at line 6") || !strings.Contains(f.Note, "kubernetes-secret-yaml")) {
+			t.Errorf("%s: note %q names neither the encoding nor the Secret rule", f.Path, f.Note)
+		}
+	}
+	for p := range want {
+		if got[p] != 1 {
+			t.Errorf("%s: %d findings, want 1: %s", p, got[p], describe(res))
+		}
+	}
+}
