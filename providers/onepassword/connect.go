@@ -51,8 +51,11 @@ type connectProvider struct {
 
 	mu     sync.Mutex
 	vaults map[string]*onceEntry[vaultID] // by lower-cased name or id, for the provider's life
-	items  map[string]string              // vaultID + "\x00" + lower-cased item -> item id
+	items  map[string]itemMeta            // vaultID + "\x00" + lower-cased item -> its id and title
 }
+
+// itemMeta is what Connect's item list says of an item: no field, no value.
+type itemMeta struct{ id, title string }
 
 type vaultID struct{ id, name string }
 
@@ -63,7 +66,7 @@ func newConnect(s Settings, env providers.Env) *connectProvider {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &connectProvider{s: s, api: connect.NewClientWithUserAgent(s.Host, s.token, "secretbroker"), log: log, inFlight: env.InFlight(),
-		vaults: map[string]*onceEntry[vaultID]{}, items: map[string]string{}}
+		vaults: map[string]*onceEntry[vaultID]{}, items: map[string]itemMeta{}}
 }
 
 // onceEntry computes a value once; waiters share the result.
@@ -173,10 +176,23 @@ func (p *connectProvider) Fetch(ctx context.Context, refs []providers.Ref) []pro
 		if err != nil {
 			return providers.Secret{}, err
 		}
-		if err := checkConnect(ctx, ref, v.name, v.id, "", ""); err != nil {
+		if !byID(iname) {
+			// The vault's name is known, the item's is as written: a
+			// refused vault is not even listed.
+			if err := checkConnect(ctx, ref, v.name, ""); err != nil {
+				return providers.Secret{}, err
+			}
+		}
+		// The item's id and title, from the vault's item list (no value),
+		// decide before the item is read.
+		meta, err := p.itemMeta(ctx, ref, v, iname)
+		if err != nil {
 			return providers.Secret{}, err
 		}
-		k := itemKey{v.id, strings.ToLower(iname)}
+		if err := checkConnect(ctx, ref, v.name, meta.title); err != nil {
+			return providers.Secret{}, err
+		}
+		k := itemKey{v.id, meta.id}
 		imu.Lock()
 		e, ok := items[k]
 		if !ok {
@@ -184,13 +200,24 @@ func (p *connectProvider) Fetch(ctx context.Context, refs []providers.Ref) []pro
 			items[k] = e
 		}
 		imu.Unlock()
-		e.once.Do(func() { e.v, e.err = p.item(ctx, ref, v, iname) })
+		e.once.Do(func() {
+			e.v, e.err = p.item(ctx, ref, v, iname, meta)
+			if providers.KindOf(e.err) == providers.KindNotFound {
+				// Deleted or re-created since it was listed (the broker's
+				// later cycles): list it again, decide again, read again.
+				if meta, e.err = p.itemMeta(ctx, ref, v, iname); e.err == nil {
+					if e.err = checkConnect(ctx, ref, v.name, meta.title); e.err == nil {
+						e.v, e.err = p.item(ctx, ref, v, iname, meta)
+					}
+				}
+			}
+		})
 		if e.err != nil {
 			return providers.Secret{}, withRef(e.err, ref)
 		}
-		// The item's title and id are known only once it is read: its
-		// value is not used unless they pass too.
-		if err := checkConnect(ctx, ref, v.name, v.id, e.v.Title, e.v.ID); err != nil {
+		// Renamed between the list and the read: the read's title decides
+		// too, and the value is not used unless it passes.
+		if err := checkConnect(ctx, ref, v.name, e.v.Title); err != nil {
 			return providers.Secret{}, err
 		}
 		val, err := p.value(ctx, ref, v, e.v, section, field)
@@ -275,73 +302,71 @@ func (p *connectProvider) lookupVault(ctx context.Context, ref providers.Ref, na
 	return vaultID{vs[0].ID, vs[0].Name}, nil
 }
 
-// item reads an item in full: by its cached id, or by id or title.
-func (p *connectProvider) item(ctx context.Context, ref providers.Ref, v vaultID, name string) (*op.Item, error) {
-	what := fmt.Sprintf("item %q in vault %q", name, v.name)
+// itemMeta finds an item by id or title (case-insensitively) in the
+// vault's item list, which holds no field and no value; once per provider.
+func (p *connectProvider) itemMeta(ctx context.Context, ref providers.Ref, v vaultID, name string) (itemMeta, error) {
 	key := v.id + "\x00" + strings.ToLower(name)
 	p.mu.Lock()
-	id := p.items[key]
+	m, ok := p.items[key]
 	p.mu.Unlock()
-	if id == "" && idRE.MatchString(name) {
-		id = name
+	if ok {
+		return m, nil
 	}
-	if id != "" {
-		it, err := call(ctx, p.s, func() (*op.Item, error) { return p.api.GetItemByUUID(id, v.id) })
-		if err == nil {
-			p.remember(key, it.ID)
-			return it, nil
-		}
-		var ae *op.Error
-		if !errors.As(err, &ae) || ae.StatusCode != http.StatusNotFound {
-			return nil, p.classify(ref, what, err)
-		}
-		p.mu.Lock()
-		delete(p.items, key) // deleted or re-created: look it up by title again
-		p.mu.Unlock()
-	}
-	its, err := call(ctx, p.s, func() ([]op.Item, error) { return p.api.GetItemsByTitle(name, v.id) })
+	what := fmt.Sprintf("item %q in vault %q", name, v.name)
+	all, err := call(ctx, p.s, func() ([]op.Item, error) { return p.api.GetItems(v.id) })
 	if err != nil {
-		return nil, p.classify(ref, what, err)
+		return itemMeta{}, p.classify(ref, what, err)
 	}
-	if len(its) == 0 {
-		all, err := call(ctx, p.s, func() ([]op.Item, error) { return p.api.GetItems(v.id) })
-		if err != nil {
-			return nil, p.classify(ref, what, err)
+	var titles []string
+	var match []op.Item
+	for _, it := range all {
+		if byID(name) && it.ID == strings.ToLower(name) {
+			// An id names one item, whatever other titles look like.
+			match = []op.Item{it}
+			break
 		}
-		var titles []string
-		var match []op.Item
-		for _, it := range all {
-			titles = append(titles, it.Title)
-			if strings.EqualFold(it.Title, name) {
-				match = append(match, it)
-			}
-		}
-		if len(match) == 0 {
-			return nil, providers.Errorf(ref, providers.KindNotFound, "no item %q in vault %q; items there: %s", name, v.name, quoteList(titles))
-		}
-		if len(match) == 1 {
-			it, err := call(ctx, p.s, func() (*op.Item, error) { return p.api.GetItemByUUID(match[0].ID, v.id) })
-			if err != nil {
-				return nil, p.classify(ref, what, err)
-			}
-			its = []op.Item{*it}
-		} else {
-			its = match
+		titles = append(titles, it.Title)
+		if strings.EqualFold(it.Title, name) {
+			match = append(match, it)
 		}
 	}
-	if len(its) > 1 {
-		ids := make([]string, len(its))
-		for i, it := range its {
+	switch len(match) {
+	case 0:
+		return itemMeta{}, providers.Errorf(ref, providers.KindNotFound, "no item %q in vault %q; items there: %s", name, v.name, quoteList(titles))
+	case 1:
+	default:
+		ids := make([]string, len(match))
+		for i, it := range match {
 			ids[i] = it.ID
 		}
-		return nil, providers.Errorf(ref, providers.KindInvalid, "%d items in vault %q are titled %q (ids %s); refer to the item by its id", len(its), v.name, name, strings.Join(ids, ", "))
+		return itemMeta{}, providers.Errorf(ref, providers.KindInvalid, "%d items in vault %q are titled %q (ids %s); refer to the item by its id", len(match), v.name, name, strings.Join(ids, ", "))
 	}
-	p.remember(key, its[0].ID)
-	return &its[0], nil
+	m = itemMeta{match[0].ID, match[0].Title}
+	p.remember(key, m)
+	return m, nil
 }
 
-func (p *connectProvider) remember(key, id string) {
+// item reads the item m in full, by its id.
+func (p *connectProvider) item(ctx context.Context, ref providers.Ref, v vaultID, name string, m itemMeta) (*op.Item, error) {
+	it, err := call(ctx, p.s, func() (*op.Item, error) { return p.api.GetItemByUUID(m.id, v.id) })
+	if err != nil {
+		var ae *op.Error
+		if errors.As(err, &ae) && ae.StatusCode == http.StatusNotFound {
+			// Deleted or re-created since it was listed: list again next time.
+			p.mu.Lock()
+			delete(p.items, v.id+"\x00"+strings.ToLower(name))
+			p.mu.Unlock()
+		}
+		return nil, p.classify(ref, fmt.Sprintf("item %q in vault %q", name, v.name), err)
+	}
+	if it.ID != m.id {
+		return nil, providers.Errorf(ref, providers.KindOther, "Connect answered item %s for id %s; the value is not used", it.ID, m.id)
+	}
+	return it, nil
+}
+
+func (p *connectProvider) remember(key string, m itemMeta) {
 	p.mu.Lock()
-	p.items[key] = id
+	p.items[key] = m
 	p.mu.Unlock()
 }

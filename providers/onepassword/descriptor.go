@@ -17,11 +17,13 @@ const (
 // references; providers/builtin registers it.
 func Descriptor() providers.Registration {
 	return providers.Registration{
-		Scheme: Scheme,
-		Block:  Block,
-		New:    New,
-		Syntax: providers.Syntax{Params: []string{"attribute", "ssh-format"}, Lower: true, Check: checkRef},
-		EnvRef: true,
+		Scheme:   Scheme,
+		Block:    Block,
+		New:      New,
+		Identity: Identity,
+		Pattern:  Pattern,
+		Syntax:   providers.Syntax{Params: []string{"attribute", "ssh-format"}, Lower: true, Check: checkRef},
+		EnvRef:   true,
 		// The tokens inject logs in with; OP_CONNECT_HOST is an address,
 		// not a credential, and stays.
 		ConsumedEnv: []string{EnvServiceAccountToken, EnvConnectToken},

@@ -117,9 +117,25 @@ func sdkReference(r providers.Ref) string {
 // Fetch resolves every reference in one ResolveAll call.
 func (p *serviceAccountProvider) Fetch(ctx context.Context, refs []providers.Ref) []providers.Result {
 	out := make([]providers.Result, len(refs))
+	// The SDK resolves names and ids itself: what the policies cannot
+	// decide without knowing the name is refused before anything is sent.
+	denied := make([]bool, len(refs))
+	left := 0
+	for i, r := range refs {
+		if err := checkUnresolved(ctx, r); err != nil {
+			out[i].Err, denied[i] = err, true
+			continue
+		}
+		left++
+	}
+	if left == 0 {
+		return out
+	}
 	failAll := func(err error) []providers.Result {
 		for i, r := range refs {
-			out[i].Err = withRef(p.classify(r, err), r)
+			if !denied[i] {
+				out[i].Err = withRef(p.classify(r, err), r)
+			}
 		}
 		return out
 	}
@@ -129,7 +145,10 @@ func (p *serviceAccountProvider) Fetch(ctx context.Context, refs []providers.Ref
 	}
 	var strs []string
 	seen := map[string]bool{}
-	for _, r := range refs {
+	for i, r := range refs {
+		if denied[i] {
+			continue
+		}
 		s := sdkReference(r)
 		if !seen[s] {
 			seen[s] = true
@@ -147,6 +166,9 @@ func (p *serviceAccountProvider) Fetch(ctx context.Context, refs []providers.Ref
 	}
 	lists := &listCache{sdkClient: c, items: map[string]listResult{}}
 	for i, r := range refs {
+		if denied[i] {
+			continue
+		}
 		got, ok := res[sdkReference(r)]
 		switch {
 		case !ok:

@@ -20,7 +20,9 @@ type Fixture struct {
 	Tokens map[string][]string `json:"tokens"`
 	Vaults []struct {
 		Name  string `json:"name"`
+		ID    string `json:"id"` // optional: a fixed id (26 lower-case letters and digits)
 		Items []struct {
+			ID       string   `json:"id"` // optional, as for a vault
 			Title    string   `json:"title"`
 			Category string   `json:"category"`
 			Sections []string `json:"sections"`
@@ -50,9 +52,12 @@ func FromJSON(data []byte) (*Server, error) {
 	byName := map[string]string{}
 	for _, fv := range fx.Vaults {
 		v := s.AddVault(fv.Name)
+		if fv.ID != "" {
+			v.ID = fv.ID
+		}
 		byName[fv.Name] = v.ID
 		for _, fi := range fv.Items {
-			it := &Item{Title: fi.Title, Category: fi.Category}
+			it := &Item{ID: fi.ID, Title: fi.Title, Category: fi.Category}
 			for _, l := range fi.Sections {
 				it.Sections = append(it.Sections, Section{ID: NewID(), Label: l})
 			}
