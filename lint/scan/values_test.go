@@ -58,7 +58,7 @@ func TestImageConfigValues(t *testing.T) {
 	if len(res.Findings) > 0 {
 		t.Fatalf("clean config values flagged: %s", describe(res))
 	}
-	res = scanImage(t, v1.Config{Env: []string{"API_TOKEN=" + testsecret.Alnum(24)}}, []testimage.File{{Name: "etc/hostname", Body: "x\n"}})
+	res = scanImage(t, v1.Config{Env: []string{"API_TOKEN=" + testsecret.Password(24)}}, []testimage.File{{Name: "etc/hostname", Body: "x\n"}})
 	if len(res.Findings) != 1 || !strings.Contains(res.Findings[0].Description, "image config") || strings.Contains(res.Findings[0].Description, ".env") {
 		t.Fatalf("want one image-config finding: %+v", res.Findings)
 	}
