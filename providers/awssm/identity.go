@@ -228,7 +228,9 @@ func (p *Provider) checkRequest(ctx context.Context, ref providers.Ref, region s
 // (an endpoint that is not Secrets Manager) is judged by the request
 // alone.
 func checkAnswer(ctx context.Context, ref providers.Ref, arn, name string) error {
-	if arn == "" {
+	if arn == "" || providers.GateFrom(ctx) == nil {
+		// No ARN, or no policy to judge it by: an AWS-compatible server
+		// with ARNs of its own making still serves a run without a policy.
 		return nil
 	}
 	a, err := ParseARN(arn)

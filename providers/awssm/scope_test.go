@@ -101,6 +101,9 @@ func TestAnswerChecked(t *testing.T) {
 	if err := checkAnswer(ctx, r, "arn:aws:secretsmanager:eu-west-1:1234:secret:prod/db", "prod/db"); providers.KindOf(err) != providers.KindDenied {
 		t.Errorf("an ARN that does not parse: %v", err)
 	}
+	if err := checkAnswer(context.Background(), r, "arn:aws:secretsmanager:eu-west-1:1234:secret:prod/db", "prod/db"); err != nil {
+		t.Errorf("no policy, an ARN of a test server's making: %v", err)
+	}
 }
 
 // TestNoSTSFailsClosed: with no way to learn the account, a pinned allow
