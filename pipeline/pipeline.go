@@ -437,6 +437,11 @@ func (r *Run) refresh(dl Delivery, rep *Report, every bool) error {
 // Render renders one template; its error (64) names the template, never a
 // value.
 func Render(t spec.Template, lookup func(name string) ([]byte, error)) ([]byte, error) {
+	if t.Withheld || t.Refused != nil {
+		// CheckPolicy (77) or Load (64) refuses such a template first;
+		// should a caller skip them, it is still never rendered empty.
+		return nil, cli.Exit(cli.ExitPolicy, fmt.Errorf("%s (%s): the source was not read", t.Where, t.Source))
+	}
 	out, err := spec.Render(t, lookup)
 	if err != nil {
 		return nil, cli.Exit(cli.ExitUsage, fmt.Errorf("%s (%s): %v", t.Where, t.Source, err))

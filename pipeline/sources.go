@@ -1,6 +1,8 @@
 package pipeline
 
 import (
+	"errors"
+
 	"github.com/secretbroker/secretbroker/internal/cli"
 	"github.com/secretbroker/secretbroker/policy"
 	"github.com/secretbroker/secretbroker/spec"
@@ -18,6 +20,7 @@ import (
 func (r *Run) Sources() (verdicts []error, err error) {
 	var refused spec.Problems
 	var denied policy.Denied
+	withheld := false
 	for _, t := range r.Spec.Templates {
 		var v error
 		if t.Refused != nil {
@@ -26,6 +29,11 @@ func (r *Run) Sources() (verdicts []error, err error) {
 		} else if d := r.Policies.CheckFile(t.Where+" source", t.Identity); len(d) > 0 {
 			denied = append(denied, d...)
 			v = policy.Denied(d)
+		} else if t.Withheld {
+			// Not read because the guardrail could not be (CheckPolicy
+			// says why): no verdict, least of all "passes".
+			v = errors.New("not read: the guardrail could not be read")
+			withheld = true
 		}
 		verdicts = append(verdicts, v)
 	}
@@ -34,6 +42,8 @@ func (r *Run) Sources() (verdicts []error, err error) {
 		return verdicts, cli.Exit(cli.ExitUsage, refused)
 	case len(denied) > 0:
 		return verdicts, cli.Exit(cli.ExitPolicy, denied)
+	case withheld:
+		return verdicts, cli.Exit(cli.ExitPolicy, errors.New("template sources were not read: the guardrail could not be read"))
 	}
 	return verdicts, nil
 }

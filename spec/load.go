@@ -23,6 +23,7 @@ import (
 
 	"github.com/secretbroker/secretbroker/identity"
 	"github.com/secretbroker/secretbroker/internal/suggest"
+	"github.com/secretbroker/secretbroker/policy"
 	"github.com/secretbroker/secretbroker/process"
 	"github.com/secretbroker/secretbroker/providers"
 	"github.com/secretbroker/secretbroker/readgate"
@@ -588,6 +589,8 @@ func (s *Spec) loadTemplates(raw any, configDir string, plan bool, probs *Proble
 	for _, sec := range s.Secrets {
 		names[sec.Name] = true
 	}
+	var guard func(id string) error
+	var guardErr error
 	for i, item := range list {
 		where := fmt.Sprintf("templates[%d]", i)
 		unknownEntryKeys(where, item, templateKeys, probs)
@@ -614,6 +617,18 @@ func (s *Spec) loadTemplates(raw any, configDir string, plan bool, probs *Proble
 		if !filepath.IsAbs(t.Source) {
 			t.Source = filepath.Join(configDir, t.Source)
 		}
+		// The guardrail is asked before the source is read: a source it
+		// forbids is never read, so no part of it (a parse error quotes
+		// identifiers) can reach a message. The run is then refused with
+		// 77 by the policy check, which asks it again on Identity.
+		if guard == nil {
+			guard, guardErr = guardrailGate()
+		}
+		if id, err := readgate.Identity(t.Source); err == nil && (guardErr != nil || guard(id) != nil) {
+			t.Identity, t.Withheld = id, true
+			s.Templates = append(s.Templates, t)
+			continue
+		}
 		// Template sources pass the read gate (readgate) as secrets files
 		// do: --user's permissions, a regular file outside /proc and /sys,
 		// capped; the guardrail is checked on Identity with the policy.
@@ -635,6 +650,17 @@ func (s *Spec) loadTemplates(raw any, configDir string, plan bool, probs *Proble
 		}
 		s.Templates = append(s.Templates, t)
 	}
+}
+
+// guardrailGate is the guardrail's verdict on a file identity (a seam for
+// tests). An error means the guardrail could not be read: then no source
+// is read at all (fail closed; the policy check reports it, 77).
+var guardrailGate = func() (func(id string) error, error) {
+	set, _, err := policy.LoadSet("")
+	if err != nil {
+		return nil, err
+	}
+	return set.Guardrail().Gate, nil
 }
 
 // MaxTemplateBytes caps a template source.

@@ -95,6 +95,11 @@ type Template struct {
 	// LoadPlan leaves a refused template in the spec, so that inject check
 	// and --dry-run can give a verdict per source; Load refuses it (64).
 	Refused error
+	// Withheld: the source was not read, because the guardrail refuses its
+	// identity or could not be read itself. Text is empty; the policy
+	// check (pipeline.Run.CheckPolicy, 77) refuses the run before any
+	// template is rendered.
+	Withheld bool
 }
 
 // Notify says how the broker tells the app about changed files.

@@ -1,6 +1,9 @@
 package spec
 
 import (
+	"errors"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -96,5 +99,32 @@ func TestYAMLErrorsWithholdTheInput(t *testing.T) {
 		if err == nil || strings.Contains(err.Error(), canary[:7]) {
 			t.Errorf("DeclaredSecrets(%q): %v", doc, err)
 		}
+	}
+}
+
+// TestGuardrailBeforeTemplateRead: a template source the guardrail
+// forbids, or any source while the guardrail cannot be read, is not read
+// (Withheld, no text, no problem quoting it); the policy check refuses
+// the run (77).
+func TestGuardrailBeforeTemplateRead(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "t.tmpl")
+	os.WriteFile(src, []byte("{{ hunter2_s3cr3t }}"), 0o600)
+	cfg := "templates:\n  - {source: " + src + ", dest: out}\n"
+	old := guardrailGate
+	defer func() { guardrailGate = old }()
+	for name, gate := range map[string]func() (func(string) error, error){
+		"denied":     func() (func(string) error, error) { return func(string) error { return errors.New("denied") }, nil },
+		"unreadable": func() (func(string) error, error) { return nil, errors.New("guardrail: bad") },
+	} {
+		guardrailGate = gate
+		s, err := load(t, cfg, nil)
+		if err != nil || len(s.Templates) != 1 || !s.Templates[0].Withheld || s.Templates[0].Text != "" || s.Templates[0].Identity != "file://"+src {
+			t.Errorf("%s: %+v, %v", name, s, err)
+		}
+	}
+	guardrailGate = func() (func(string) error, error) { return func(string) error { return nil }, nil }
+	if _, err := load(t, cfg, nil); err == nil || !strings.Contains(err.Error(), "not defined") {
+		t.Errorf("allowed: the source is read and checked: %v", err)
 	}
 }
