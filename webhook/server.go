@@ -88,7 +88,7 @@ func (s *Server) mutate(w http.ResponseWriter, r *http.Request) {
 			resp.Allowed, result = false, "error"
 			resp.Result = &metav1.Status{Code: http.StatusBadRequest, Message: "secretbroker: the object is not a Pod: " + err.Error()}
 		} else {
-			ctx, cancel := context.WithTimeout(r.Context(), 8*time.Second)
+			ctx, cancel := context.WithTimeout(r.Context(), answerWithin(r))
 			ops, err := Mutate(ctx, s.Options, req.Namespace, &pod)
 			cancel()
 			switch {
@@ -213,4 +213,22 @@ func ListenAndServe(ctx context.Context, addr string, certs *CertReloader, h htt
 		}
 		return nil
 	}
+}
+
+// maxAnswer bounds the work on one pod when the API server states no
+// timeout (the admission API's largest timeoutSeconds is 30; ours is 5).
+const maxAnswer = 8 * time.Second
+
+// answerWithin is how long Mutate may take for request r. The API server
+// appends the registration's timeoutSeconds to the URL as ?timeout=5s and
+// gives up (failing closed) when it passes; working on past it only ties
+// up the webhook with answers nobody reads. The answer needs a moment to
+// travel back, so Mutate gets 90% of the stated time, never more than
+// maxAnswer, and a malformed value is ignored.
+func answerWithin(r *http.Request) time.Duration {
+	d, err := time.ParseDuration(r.URL.Query().Get("timeout"))
+	if err != nil || d <= 0 {
+		return maxAnswer
+	}
+	return min(d*9/10, maxAnswer)
 }

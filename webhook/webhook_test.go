@@ -338,3 +338,52 @@ func TestMutateJobPod(t *testing.T) {
 		t.Errorf("job broker: restartPolicy %v args %q", b.RestartPolicy, b.Args)
 	}
 }
+
+// deadlineConfigMaps records the deadline of the context Mutate reads with.
+type deadlineConfigMaps struct{ got chan time.Duration }
+
+func (d deadlineConfigMaps) ConfigMapKey(ctx context.Context, _, _, _ string) ([]byte, error) {
+	if dl, ok := ctx.Deadline(); ok {
+		d.got <- time.Until(dl)
+	} else {
+		d.got <- -1
+	}
+	return []byte("secrets:\n  - {name: a, ref: \"vault://s/a#k\"}\n"), nil
+}
+
+// The API server states its timeout in the URL (?timeout=5s) and gives up
+// when it passes: the webhook's work on the pod ends before that, and is
+// bounded when no timeout (or a malformed one) is stated. The handler's
+// context carries that deadline (only an upper bound is asserted, so a
+// slow machine cannot fail it).
+func TestAnswerWithinTheAPIServersTimeout(t *testing.T) {
+	for _, tc := range []struct {
+		query string
+		want  time.Duration
+	}{
+		{"?timeout=5s", 4500 * time.Millisecond},
+		{"?timeout=1s", 900 * time.Millisecond},
+		{"?timeout=30s", maxAnswer},
+		{"", maxAnswer},
+		{"?timeout=soon", maxAnswer},
+		{"?timeout=-5s", maxAnswer},
+		{"?timeout=0s", maxAnswer},
+	} {
+		r := httptest.NewRequest("POST", "/mutate"+tc.query, nil)
+		if got := answerWithin(r); got != tc.want {
+			t.Errorf("%q: answerWithin = %v, want %v", tc.query, got, tc.want)
+		}
+		cms := deadlineConfigMaps{got: make(chan time.Duration, 1)}
+		ts := httptest.NewServer(NewServer(Options{Image: "sb:1", ConfigMaps: cms}, slog.New(slog.DiscardHandler)).Handler())
+		p := pod(map[string]string{AnnInject: "true", AnnConfig: "app-sb", AnnRefresh: "1m"}, corev1.Container{Name: "app", Command: []string{"/app"}})
+		resp, err := http.Post(ts.URL+"/mutate"+tc.query, "application/json", bytes.NewReader(review(t, "apps", p)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		ts.Close()
+		if d := <-cms.got; d < 0 || d > tc.want {
+			t.Errorf("%q: Mutate's deadline is %v away, want a deadline within %v", tc.query, d, tc.want)
+		}
+	}
+}
