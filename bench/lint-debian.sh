@@ -5,8 +5,15 @@
 # module cache (with their .ziphash). None holds a planted secret, so every
 # finding is either a false alarm or something shipped on purpose (test keys,
 # examples). Prints findings per image for inject lint (by class) and, when
-# they are installed, trivy (secret scanner, on the same image) and gitleaks
-# (on the unpacked tree); then the wall time of each on fs:/usr.
+# they are installed, trivy (secret scanner only, offline, on the same image
+# archive) and gitleaks (on the unpacked tree); then the wall time of each on
+# fs:/usr.
+#
+# trivy and gitleaks are found on PATH or in ~/.cache/secretbroker-bench/,
+# where they can be built from the Go module proxy:
+#   GOBIN=~/.cache/secretbroker-bench GOEXPERIMENT=jsonv2 \
+#     go install github.com/aquasecurity/trivy/cmd/trivy@v0.74.0
+#   GOBIN=~/.cache/secretbroker-bench go install github.com/zricethezav/gitleaks/v8@latest
 #
 # Needs apt-get (Debian, after `apt-get update`), dpkg-deb, docker, python3.
 # The images are not kept (they are built in a temp dir; KEEP=1 keeps it).
@@ -40,8 +47,12 @@ images=(
 modules=(golang.org/x/crypto github.com/google/go-containerregistry)
 
 CGO_ENABLED=0 go build -trimpath -o "$work/inject" ./cmd/inject
-trivy=$(command -v trivy || true)
-gitleaks=$(command -v gitleaks || true)
+tool() { command -v "$1" || { [[ -x $HOME/.cache/secretbroker-bench/$1 ]] && echo "$HOME/.cache/secretbroker-bench/$1"; } || true; }
+trivy=$(tool trivy)
+gitleaks=$(tool gitleaks)
+# trivy offline, secret scanner only: no vulnerability or Java database, no
+# version check; its cache stays in the work directory.
+trivy_flags=(-q --scanners secret --offline-scan --skip-db-update --skip-java-db-update --skip-version-check --cache-dir "$work/trivy-cache" --format json)
 
 # closure PKG... prints the packages apt would install on an empty system
 # (no Recommends), as name=version.
@@ -149,7 +160,7 @@ for name in "${names[@]}"; do
   l="$(count lint "$work/$short.lint.json") (exit $code)"
   t=n/a g=n/a
   if [[ -n $trivy ]]; then
-    timeout "$timeout" "$trivy" image -q --scanners secret --format json -o "$work/$short.trivy.json" --input "$work/$short.tar" 2>/dev/null || true
+    timeout "$timeout" "$trivy" image "${trivy_flags[@]}" -o "$work/$short.trivy.json" --input "$work/$short.tar" 2>"$work/$short.trivy.err" || true
     t=$(count trivy "$work/$short.trivy.json")
   fi
   if [[ -n $gitleaks ]]; then
@@ -169,7 +180,7 @@ if [[ ${USR:-1} != 0 ]]; then
   printf '  inject lint: %6.1fs  %s (exit %s)\n' "$(echo "$(date +%s.%N) - $s" | bc)" "$(count lint "$work/usr.lint.json")" "$code"
   if [[ -n $trivy ]]; then
     s=$(date +%s.%N)
-    timeout "$timeout" "$trivy" fs -q --scanners secret --format json -o "$work/usr.trivy.json" /usr 2>/dev/null || true
+    timeout "$timeout" "$trivy" fs "${trivy_flags[@]}" -o "$work/usr.trivy.json" /usr 2>"$work/usr.trivy.err" || true
     printf '  trivy:       %6.1fs  %s\n' "$(echo "$(date +%s.%N) - $s" | bc)" "$(count trivy "$work/usr.trivy.json")"
   fi
   if [[ -n $gitleaks ]]; then

@@ -17,6 +17,8 @@ need script bsdutils
 need git git
 need docker docker.io
 need docker-compose docker-compose   # examples/compose end-to-end test
+need rpmbuild rpm                    # lint/scan: a real rpm database
+need python3 python3                 # lint/scan: real compiled .pyc files
 
 if ! docker info >/dev/null 2>&1; then
   # A fresh machine may have the engine installed but not started.

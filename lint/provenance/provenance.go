@@ -1,16 +1,19 @@
 // Package provenance tells whether a file was shipped, unmodified, by the
 // package that installed it: its digest matches the package manager's
 // manifest (dpkg's info/*.md5sums, also under status.d/ as distroless
-// images keep them; Python's *.dist-info/RECORD), or it sits in a Go module
-// cache tree pkg/mod/<module>@<version>/ whose files hash to the module's
-// .ziphash (the go.sum h1: hash). Findings in such files are reported in a
-// lower class. Anything else — a modified file, one no package owns —
-// stays fully reported. The apk and rpm databases are not read.
+// images keep them; Python's *.dist-info/RECORD; apk's lib/apk/db/installed;
+// the rpm database, see rpm.go), or it sits in a Go module cache tree
+// pkg/mod/<module>@<version>/ whose files hash to the module's .ziphash (the
+// go.sum h1: hash). Findings in such files are reported in a lower class.
+// Anything else — a modified file, one no package owns, one whose manifest
+// names a digest algorithm not computed here — stays fully reported.
 package provenance
 
 import (
 	"bufio"
 	"bytes"
+	"crypto/md5"
+	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -20,16 +23,26 @@ import (
 	"strings"
 )
 
-// Digest is what a file's content hashes to.
+// Digest is what a file's content hashes to. SHA1 (apk, old rpm) is all
+// zero when it was not computed: the walker hashes large files while they
+// stream and leaves SHA1 out there, to keep the scan's cost down.
 type Digest struct {
 	MD5    [16]byte
+	SHA1   [20]byte
 	SHA256 [32]byte
 }
 
+// Sum computes every digest of data.
+func Sum(data []byte) Digest {
+	return Digest{MD5: md5.Sum(data), SHA1: sha1.Sum(data), SHA256: sha256.Sum256(data)}
+}
+
+// owner is a manifest's entry for one file: the package and the digest it
+// recorded, as hex of one algorithm.
 type owner struct {
 	pkg, kind string
-	md5       string // hex, dpkg
-	sha256    string // urlsafe base64 without padding, RECORD
+	algo      string // "md5", "sha1", "sha256"
+	sum       string // hex
 }
 
 // Index holds the manifests of one image (or file tree).
@@ -37,11 +50,14 @@ type Index struct {
 	files    map[string]owner
 	zipHash  map[string]string // "<escaped module>@<version>" -> "h1:..."
 	modFiles map[string][32]byte
+	// rpmDBs are rpm databases seen, by directory, read on first use
+	// (a database and its -wal file belong together).
+	rpmDBs map[string]map[string][]byte
 }
 
 // New returns an empty index.
 func New() *Index {
-	return &Index{files: map[string]owner{}, zipHash: map[string]string{}, modFiles: map[string][32]byte{}}
+	return &Index{files: map[string]owner{}, zipHash: map[string]string{}, modFiles: map[string][32]byte{}, rpmDBs: map[string]map[string][]byte{}}
 }
 
 // IsManifest reports whether name (a path relative to the root) is a
@@ -55,8 +71,20 @@ func IsManifest(name string) bool {
 		return true
 	case strings.HasSuffix(b, ".ziphash") && strings.Contains(name, "pkg/mod/cache/download/"):
 		return true
+	case strings.HasSuffix(name, apkDB) && (name == apkDB || strings.HasSuffix(name, "/"+apkDB)):
+		return true
 	}
-	return false
+	return isRPMDB(name)
+}
+
+// MaxManifest bounds a manifest read into memory. rpm databases are large
+// (a Fedora base image's rpmdb.sqlite is about 10 MiB, a BerkeleyDB
+// Packages file of a full system over 100 MiB).
+func MaxManifest(name string) int64 {
+	if isRPMDB(name) {
+		return 256 << 20
+	}
+	return 16 << 20
 }
 
 // Candidate reports whether a file at name may be owned by a package, so
@@ -120,6 +148,13 @@ func (x *Index) AddManifest(name string, data []byte) {
 		root = name[:i]
 	}
 	switch {
+	case isRPMDB(name):
+		if x.rpmDBs[d] == nil {
+			x.rpmDBs[d] = map[string][]byte{}
+		}
+		x.rpmDBs[d][b] = data
+	case strings.HasSuffix(name, apkDB):
+		x.addAPK(strings.TrimSuffix(name, apkDB), data)
 	case strings.HasSuffix(b, ".md5sums"):
 		pkg := strings.TrimSuffix(b, ".md5sums")
 		if i := strings.IndexByte(pkg, ':'); i >= 0 {
@@ -129,7 +164,7 @@ func (x *Index) AddManifest(name string, data []byte) {
 		for sc.Scan() {
 			sum, file, ok := strings.Cut(sc.Text(), "  ")
 			if ok && len(sum) == 32 {
-				x.files[root+strings.TrimPrefix(file, "/")] = owner{pkg: pkg, kind: "dpkg", md5: sum}
+				x.files[root+strings.TrimPrefix(file, "/")] = owner{pkg: pkg, kind: "dpkg", algo: "md5", sum: sum}
 			}
 		}
 	case b == "RECORD":
@@ -144,8 +179,12 @@ func (x *Index) AddManifest(name string, data []byte) {
 			if len(f) < 2 || !strings.HasPrefix(f[1], "sha256=") {
 				continue
 			}
+			sum, err := base64.RawURLEncoding.DecodeString(strings.TrimPrefix(f[1], "sha256="))
+			if err != nil {
+				continue
+			}
 			p := path.Clean(path.Join(site, f[0]))
-			x.files[p] = owner{pkg: pkg, kind: "pip", sha256: strings.TrimPrefix(f[1], "sha256=")}
+			x.files[p] = owner{pkg: pkg, kind: "pip", algo: "sha256", sum: hex.EncodeToString(sum)}
 		}
 	case strings.HasSuffix(b, ".ziphash"):
 		// .../pkg/mod/cache/download/<mod>/@v/<ver>.ziphash
@@ -162,11 +201,20 @@ func (x *Index) AddModuleFile(name string, sum [32]byte) { x.modFiles[name] = su
 // digest: "dpkg package libgnutls30", "pip package cryptography", "Go
 // module golang.org/x/crypto@v0.1.0"; "" when none did.
 func (x *Index) Owner(name string, d Digest) string {
+	x.readRPM()
 	if o, ok := x.files[name]; ok {
-		switch {
-		case o.md5 != "" && o.md5 == hex.EncodeToString(d.MD5[:]):
-			return o.kind + " package " + o.pkg
-		case o.sha256 != "" && o.sha256 == base64.RawURLEncoding.EncodeToString(d.SHA256[:]):
+		var got []byte
+		switch o.algo {
+		case "md5":
+			got = d.MD5[:]
+		case "sha1":
+			if d.SHA1 != ([20]byte{}) {
+				got = d.SHA1[:]
+			}
+		case "sha256":
+			got = d.SHA256[:]
+		}
+		if got != nil && o.sum == hex.EncodeToString(got) {
 			return o.kind + " package " + o.pkg
 		}
 		return ""

@@ -3,6 +3,7 @@ package scan
 import (
 	"context"
 	"crypto/md5"
+	"crypto/sha1"
 	"crypto/sha256"
 	"io"
 	"io/fs"
@@ -79,6 +80,54 @@ func (s *Scanner) FS(ctx context.Context, target, root string, only func(rel str
 		s.Fail("%s: %v", target, err)
 	}
 	s.fsProvenance(target, root, host, manifests)
+	s.fsContext(target, root)
+}
+
+// dirFiles reads the context of fs: findings from the tree itself.
+type dirFiles string
+
+func (d dirFiles) read(p string) ([]byte, bool) {
+	fp := filepath.Join(string(d), filepath.FromSlash(p))
+	if st, err := os.Lstat(fp); err != nil || !st.Mode().IsRegular() || st.Size() > 16<<20 {
+		return nil, false
+	}
+	data, err := os.ReadFile(fp)
+	return data, err == nil
+}
+
+func (d dirFiles) list(dir string) []string {
+	es, _ := os.ReadDir(filepath.Join(string(d), filepath.FromSlash(dir)))
+	var out []string
+	for _, e := range es {
+		if e.Type().IsRegular() {
+			out = append(out, e.Name())
+		}
+	}
+	return out
+}
+
+// fsContext judges findings by the files that give them context
+// (judgeByContext).
+func (s *Scanner) fsContext(target, root string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var fs []*Finding
+	for i := range s.res.Findings {
+		if f := &s.res.Findings[i]; f.Target == target && f.Status == StatusFile {
+			fs = append(fs, f)
+		}
+	}
+	drop := judgeByContext(fs, dirFiles(root))
+	if len(drop) == 0 {
+		return
+	}
+	kept := s.res.Findings[:0]
+	for i := range s.res.Findings {
+		if !drop[&s.res.Findings[i]] {
+			kept = append(kept, s.res.Findings[i])
+		}
+	}
+	s.res.Findings = kept
 }
 
 // fsProvenance marks the findings of a directory target that are in files
@@ -100,7 +149,7 @@ func (s *Scanner) fsProvenance(target, root, host string, manifests []string) {
 	}
 	x := provenance.New()
 	read := func(p, name string) {
-		if st, err := os.Stat(p); err != nil || st.Size() > 16<<20 {
+		if st, err := os.Stat(p); err != nil || st.Size() > provenance.MaxManifest(name) {
 			return
 		}
 		if data, err := os.ReadFile(p); err == nil {
@@ -108,12 +157,16 @@ func (s *Scanner) fsProvenance(target, root, host string, manifests []string) {
 		}
 	}
 	if host != "" {
-		// The host's dpkg database, unless the tree is a root filesystem
-		// with its own.
-		for _, dir := range []string{"/var/lib/dpkg/info", "/var/lib/dpkg/status.d"} {
-			ms, _ := filepath.Glob(filepath.Join(dir, "*.md5sums"))
-			for _, m := range ms {
-				read(m, strings.TrimPrefix(filepath.ToSlash(m), "/"))
+		// The host's package databases; a tree that is a root filesystem
+		// brings its own as well.
+		var ms []string
+		for _, glob := range []string{"/var/lib/dpkg/info/*.md5sums", "/var/lib/dpkg/status.d/*.md5sums", "/lib/apk/db/installed", "/var/lib/rpm/*", "/usr/lib/sysimage/rpm/*"} {
+			g, _ := filepath.Glob(glob)
+			ms = append(ms, g...)
+		}
+		for _, m := range ms {
+			if name := strings.TrimPrefix(filepath.ToSlash(m), "/"); provenance.IsManifest(name) {
+				read(m, name)
 			}
 		}
 	}
@@ -168,11 +221,12 @@ func fileDigest(p string) (provenance.Digest, error) {
 		return d, err
 	}
 	defer f.Close()
-	m5, s256 := md5.New(), sha256.New()
-	if _, err := io.Copy(io.MultiWriter(m5, s256), f); err != nil {
+	m5, s1, s256 := md5.New(), sha1.New(), sha256.New()
+	if _, err := io.Copy(io.MultiWriter(m5, s1, s256), f); err != nil {
 		return d, err
 	}
 	copy(d.MD5[:], m5.Sum(nil))
+	copy(d.SHA1[:], s1.Sum(nil))
 	copy(d.SHA256[:], s256.Sum(nil))
 	return d, nil
 }

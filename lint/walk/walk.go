@@ -99,6 +99,8 @@ type Walker struct {
 	atSize int64
 	// zipHeld is the memory held by open zip copies (nested zips add up).
 	zipHeld int64
+	// held is the copy of the candidate file being scanned (provenanceFile).
+	held bytes.Buffer
 	// expanded counts what decompressors produced for the current
 	// top-level file; capped is set once a bound is hit, so the rest of
 	// that file is not opened at all.
@@ -255,15 +257,22 @@ func (w *Walker) tar(r io.Reader, prefix string, depth int, outermost bool) erro
 	}
 }
 
-// maxManifest bounds the package manifest read into memory.
-const maxManifest = 16 << 20
+// maxHeld bounds the copy of a candidate file kept while it is scanned.
+const maxHeld = 16 << 20
 
 // provenanceFile scans a file of the outermost archive that is a package
 // manifest (kept whole for OnManifest) or may be owned by a package
-// (hashed while it is scanned, for OnDigest). It reports false when the
-// file is neither.
+// (hashed for OnDigest). It reports false when the file is neither.
+//
+// Only a file with a match needs its digest, and matches are rare, so a
+// candidate of up to maxHeld bytes is copied while it is scanned and
+// hashed (MD5, SHA-1, SHA-256) only after a match: a copy costs far less
+// than three hashes of every file. A larger file is hashed while it
+// streams, with MD5 and SHA-256 only (no SHA-1, so apk provenance does not
+// reach it); every file of a Go module tree needs its SHA-256 for the
+// tree's hash, match or not.
 func (w *Walker) provenanceFile(r io.Reader, name string, depth int, size int64) (bool, error) {
-	if provenance.IsManifest(name) && size <= maxManifest {
+	if provenance.IsManifest(name) && size <= provenance.MaxManifest(name) {
 		data, err := io.ReadAll(r)
 		if err != nil {
 			return true, w.fail(name, err)
@@ -276,24 +285,40 @@ func (w *Walker) provenanceFile(r io.Reader, name string, depth int, size int64)
 	if !provenance.Candidate(name) {
 		return false, nil
 	}
+	module := provenance.ModuleFile(name)
 	m5, s256 := md5.New(), sha256.New()
-	cr := &countReader{r: io.TeeReader(r, io.MultiWriter(m5, s256))}
+	var sink io.Writer
+	switch {
+	case module:
+		sink = s256
+	case size <= maxHeld:
+		w.held.Reset()
+		sink = &w.held
+	default:
+		sink = io.MultiWriter(m5, s256)
+	}
+	cr := &countReader{r: io.TeeReader(r, sink)}
 	orig, n := w.OnMatch, 0
 	w.OnMatch = func(m Match) { n++; orig(m) }
 	err := w.file(cr, name, depth, size)
 	w.OnMatch = orig
-	if err != nil || (n == 0 && !provenance.ModuleFile(name)) {
+	if err != nil || (n == 0 && !module) {
 		return true, err
 	}
 	if _, err := io.Copy(io.Discard, cr); err != nil {
 		return true, w.fail(name, err)
 	}
-	if cr.n == size {
-		var d provenance.Digest
+	if cr.n != size {
+		return true, nil
+	}
+	var d provenance.Digest
+	if sink == &w.held {
+		d = provenance.Sum(w.held.Bytes())
+	} else {
 		copy(d.MD5[:], m5.Sum(nil))
 		copy(d.SHA256[:], s256.Sum(nil))
-		w.OnDigest(name, d)
 	}
+	w.OnDigest(name, d)
 	return true, nil
 }
 
