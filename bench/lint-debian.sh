@@ -159,6 +159,7 @@ for name in "${names[@]}"; do
   code=$(run_lint "docker-archive:$work/$short.tar" "$work/$short.lint.json")
   l="$(count lint "$work/$short.lint.json") (exit $code)"
   t=n/a g=n/a
+  [[ -n $trivy ]] || trivy=$(tool trivy) # it may have finished building meanwhile
   if [[ -n $trivy ]]; then
     timeout "$timeout" "$trivy" image "${trivy_flags[@]}" -o "$work/$short.trivy.json" --input "$work/$short.tar" 2>"$work/$short.trivy.err" || true
     t=$(count trivy "$work/$short.trivy.json")
@@ -173,6 +174,7 @@ done
 echo "lint: class secret fails the build by default; fixture and shipped are listed (JSON in $work when KEEP=1)"
 
 if [[ ${USR:-1} != 0 ]]; then
+  [[ -n $trivy ]] || trivy=$(tool trivy)
   echo
   echo "fs:/usr ($(du -sh /usr 2>/dev/null | cut -f1)), wall time; load average $(cut -d' ' -f1-3 /proc/loadavg)"
   s=$(date +%s.%N)
