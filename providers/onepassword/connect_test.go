@@ -38,7 +38,7 @@ type fixture struct {
 	db                          *opconnect.Item
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	f := &fixture{token: fakeValue(t, "connect-token")}
 	f.srv = opconnect.New(f.token)
