@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"unicode/utf8"
 
 	"github.com/secretbroker/secretbroker/providers"
 )
@@ -17,7 +18,7 @@ func Descriptor() providers.Registration {
 		New:      New,
 		Identity: Identity,
 		Pattern:  Pattern,
-		Syntax:   providers.Syntax{Params: []string{"region", "version-id", "version-stage"}, Key: true},
+		Syntax:   providers.Syntax{Params: []string{"region", "version-id", "version-stage"}, Key: true, Check: checkRef},
 		EnvRef:   true,
 		// The credentials inject read are the workload's to use only
 		// through inject, unless the block keeps them (keep_env) for an app
@@ -44,6 +45,18 @@ func Descriptor() providers.Registration {
 			},
 		},
 	}
+}
+
+// checkRef refuses a name or ARN that is not UTF-8. The SDK sends the id
+// in a JSON body, where each invalid byte becomes U+FFFD, so the request
+// would name another secret than the one the policy was asked about
+// (found by FuzzRequestIdentity); Secrets Manager names are ASCII anyway.
+func checkRef(r *providers.Ref) *providers.RefError {
+	if !utf8.ValidString(r.Path) {
+		return &providers.RefError{Pos: -1, Msg: "the secret's name is not valid UTF-8",
+			Hint: "Secrets Manager names hold letters, digits and /_+=.@- only"}
+	}
+	return nil
 }
 
 // CredentialEnv are the variables the AWS SDK reads a credential from.

@@ -148,3 +148,13 @@ func FuzzRequestIdentity(f *testing.F) {
 		}
 	})
 }
+
+// A name that is not UTF-8 would be sent as another name (U+FFFD for each
+// bad byte in the JSON body), so the parser refuses it.
+func TestNameNotUTF8(t *testing.T) {
+	for _, raw := range []string{"aws-sm://%A0", "aws-sm://prod/\xa0db", "aws-sm://arn:aws:secretsmanager:eu-west-1:123456789012:secret:%FF"} {
+		if _, err := providers.ParseRef(raw); err == nil || !strings.Contains(err.Error(), "not valid UTF-8") {
+			t.Errorf("%q: %v, want a refusal", raw, err)
+		}
+	}
+}
