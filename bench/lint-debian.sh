@@ -51,8 +51,9 @@ tool() { command -v "$1" || { [[ -x $HOME/.cache/secretbroker-bench/$1 ]] && ech
 trivy=$(tool trivy)
 gitleaks=$(tool gitleaks)
 # trivy offline, secret scanner only: no vulnerability or Java database, no
-# version check; its cache stays in the work directory.
-trivy_flags=(-q --scanners secret --offline-scan --skip-db-update --skip-java-db-update --skip-version-check --cache-dir "$work/trivy-cache" --format json)
+# version check; its cache stays in the work directory. Its own default
+# timeout (5 min) ends a scan of /usr on a loaded machine early: ours bounds it.
+trivy_flags=(-q --timeout "${timeout}s" --scanners secret --offline-scan --skip-db-update --skip-java-db-update --skip-version-check --cache-dir "$work/trivy-cache" --format json)
 
 # closure PKG... prints the packages apt would install on an empty system
 # (no Recommends), as name=version.
